@@ -1,0 +1,7 @@
+"""Dramatiq actors; ``dramatiq actors`` runs them all. The broker module must be imported first."""
+
+from actors import broker  # noqa: F401  isort: skip  (must run before any @dramatiq.actor)
+from actors.moderation import check_profanity
+from actors.translation import translate_comment
+
+__all__ = ["check_profanity", "translate_comment"]

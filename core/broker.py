@@ -1,0 +1,50 @@
+"""Build the Dramatiq broker from settings, with timeouts so no caller blocks without bound."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from core.config import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Queue and actor names: the web and the scheduler enqueue by name, the actors register these.
+MODERATION_QUEUE = "moderation"
+TRANSLATION_QUEUE = "translation"
+MAINTENANCE_QUEUE = "maintenance"
+CHECK_PROFANITY = "check_profanity"
+TRANSLATE_COMMENT = "translate_comment"
+
+
+def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:
+    """Add pika timeouts to an AMQP URL unless the operator already set them."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    # pika's defaults block for 10-15 s per attempt and forever on a memory alarm.
+    query.setdefault("socket_timeout", f"{socket_timeout:g}")
+    query.setdefault("stack_timeout", f"{max(socket_timeout * 2, 2):g}")
+    query.setdefault("blocked_connection_timeout", f"{blocked_timeout:g}")
+    query.setdefault("connection_attempts", "1")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_broker(settings: Settings, *, role: str) -> dramatiq.Broker:
+    """Return a broker for *role* ("web", "worker" or "scheduler"); ``stub://`` gives a StubBroker."""
+    if settings.broker_url.startswith("stub://"):
+        stub = StubBroker()
+        for queue in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE):
+            stub.declare_queue(queue)
+        return stub
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    if role == "worker":
+        url = with_timeouts(settings.broker_url, socket_timeout=5, blocked_timeout=30)
+    else:
+        timeout = settings.publish_timeout_seconds
+        url = with_timeouts(settings.broker_url, socket_timeout=timeout, blocked_timeout=timeout)
+    # Confirms make "sent" mean "the broker has it"; without them a publish can vanish silently.
+    return RabbitmqBroker(url=url, confirm_delivery=True)

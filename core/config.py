@@ -1,0 +1,127 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.errors import ConfigError
+from core.languages import SUPPORTED_LANGUAGES
+
+PROVIDERS = ("google", "libre", "mymemory", "deepl", "none")
+POLICIES = ("hold", "censor")
+DEFAULT_DATABASE_URL = "sqlite:///instance/parley.db"
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+#: Placeholder secrets that must never reach production.
+WEAK_SECRETS = {"", "dev", "changeme", "secret", "change-me", "development"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= minimum:
+        raise ConfigError(f"{name} must be > {minimum}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("TRANSLATION_TARGETS", "en")
+    targets = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
+    unknown = [t for t in targets if t not in SUPPORTED_LANGUAGES]
+    if unknown:
+        raise ConfigError(f"TRANSLATION_TARGETS has unsupported codes: {', '.join(unknown)}")
+    return targets
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Parley reads, with its default; build it with ``Settings.from_env()``."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    broker_url: str = DEFAULT_BROKER_URL
+    secret_key: str = "dev"
+    env: str = "development"
+    translation_provider: str = "google"
+    translation_url: str = ""
+    translation_api_key: str = ""
+    translation_targets: tuple[str, ...] = ("en",)
+    translation_timeout_seconds: float = 10.0
+    translation_max_attempts: int = 5
+    check_max_attempts: int = 5
+    moderation_policy: str = "hold"
+    max_comment_chars: int = 5000
+    max_request_bytes: int = 64 * 1024
+    publish_timeout_seconds: float = 1.5
+    rate_limit_per_minute: int = 30
+    proxy_hops: int = 0
+    stuck_after_seconds: int = 300
+    redispatch_max_attempts: int = 5
+    retention_rejected_days: int = 30
+    log_level: str = "INFO"
+    log_format: str = "text"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        """Tell whether this is a production deployment."""
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from *env* (default: ``os.environ``); raise ConfigError on bad values."""
+        env = os.environ if env is None else env
+        deploy = _choice(env, "PARLEY_ENV", "development", ("development", "production", "test"))
+        secret = env.get("SECRET_KEY", "")
+        if deploy == "production" and (secret in WEAK_SECRETS or len(secret) < 16):
+            raise ConfigError("PARLEY_ENV=production needs SECRET_KEY set to a random value of 16+ characters")
+        return cls(
+            database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            broker_url=env.get("BROKER_URL", "").strip() or DEFAULT_BROKER_URL,
+            secret_key=secret or "dev",
+            env=deploy,
+            translation_provider=_choice(env, "TRANSLATION_PROVIDER", "google", PROVIDERS),
+            translation_url=env.get("TRANSLATION_URL", "").strip(),
+            translation_api_key=env.get("TRANSLATION_API_KEY", ""),
+            translation_targets=_targets(env),
+            translation_timeout_seconds=_float(env, "TRANSLATION_TIMEOUT_SECONDS", 10.0),
+            translation_max_attempts=_int(env, "TRANSLATION_MAX_ATTEMPTS", 5, minimum=1),
+            check_max_attempts=_int(env, "CHECK_MAX_ATTEMPTS", 5, minimum=1),
+            moderation_policy=_choice(env, "MODERATION_POLICY", "hold", POLICIES),
+            max_comment_chars=_int(env, "MAX_COMMENT_CHARS", 5000, minimum=1),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),
+            publish_timeout_seconds=_float(env, "PUBLISH_TIMEOUT_SECONDS", 1.5),
+            rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 30),
+            proxy_hops=_int(env, "PROXY_HOPS", 0),
+            stuck_after_seconds=_int(env, "STUCK_AFTER_SECONDS", 300, minimum=1),
+            redispatch_max_attempts=_int(env, "REDISPATCH_MAX_ATTEMPTS", 5, minimum=1),
+            retention_rejected_days=_int(env, "RETENTION_REJECTED_DAYS", 30, minimum=0),
+            log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
+            extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
+        )

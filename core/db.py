@@ -1,0 +1,102 @@
+"""Engine and session handling; the caller of ``session_scope()`` owns the transaction."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+logger = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Parley table."""
+
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+_url: str | None = None
+_pid: int | None = None
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        # One writer at a time: wait for the lock instead of failing with "database is locked".
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+            # pysqlite's implicit BEGIN is deferred; take the write lock up front so two
+            # writers never deadlock upgrading read locks (SQLITE_BUSY without waiting).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    connect_args = {"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
+    )
+
+
+def configure(url: str) -> None:
+    """Point the process-wide session factory at *url* (idempotent for the same URL)."""
+    global _engine, _factory, _url, _pid
+    with _lock:
+        if _url == url and _pid == os.getpid():
+            return
+        if _engine is not None:
+            # A forked child must not reuse the parent's sockets.
+            _engine.dispose(close=_pid == os.getpid())
+        _engine = make_engine(url)
+        _factory = sessionmaker(bind=_engine, expire_on_commit=False)
+        _url, _pid = url, os.getpid()
+
+
+def engine() -> Engine:
+    """Return the configured engine."""
+    if _engine is None:
+        raise RuntimeError("core.db.configure() has not been called")
+    if _pid != os.getpid():
+        configure(_url or "")
+    return _engine  # type: ignore[return-value]
+
+
+def new_session() -> Session:
+    """Return a new session bound to the configured engine."""
+    engine()
+    return _factory()  # type: ignore[misc]
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session, commit when the block succeeds, roll back when it raises, always close."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,149 @@
+"""Tables: comments, their translations, audit events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Status:
+    """Comment statuses."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    FLAGGED = "flagged"
+    REJECTED = "rejected"
+    ALL = (PENDING, PUBLISHED, FLAGGED, REJECTED)
+
+
+class TranslationStatus:
+    """Translation statuses."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    FINAL = (DONE, FAILED, SKIPPED)
+
+
+class Action:
+    """Moderator decisions."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    ALL = (APPROVE, REJECT)
+
+
+
+
+class Comment(Base):
+    """A posted comment and the results of its checks; each step writes only its own columns."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    # Written by check_profanity.
+    censored_body: Mapped[str | None] = mapped_column(Text)
+    matched_words: Mapped[list | None] = mapped_column(JSON)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    check_error: Mapped[str | None] = mapped_column(Text)
+    # Written by the web process after the message was confirmed by the broker.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Written by a moderator, once; nothing automated touches a comment with a decision.
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    translations: Mapped[list[Translation]] = relationship(
+        back_populates="comment", cascade="all, delete-orphan", passive_deletes=True, order_by="Translation.lang"
+    )
+
+    __table_args__ = (
+        Index("ix_comments_thread_id", "thread", "id"),
+        Index("ix_comments_status_id", "status", "id"),
+        Index("ix_comments_created_at", "created_at"),
+    )
+
+
+class Translation(Base):
+    """One translation of a comment into one target language."""
+
+    __tablename__ = "translations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=TranslationStatus.PENDING)
+    text: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    matched_words: Mapped[list | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    redispatches: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    comment: Mapped[Comment] = relationship(back_populates="translations")
+
+    __table_args__ = (
+        UniqueConstraint("comment_id", "lang", name="uq_translations_comment_lang"),
+        Index("ix_translations_status", "status"),
+    )
+
+
+class AuditEvent(Base):
+    """A moderator decision or a system event; survives the purge of its comment (text dropped)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No foreign key: the event outlives the comment it describes.
+    comment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "decision" | "system"
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    #: Natural key that makes an event idempotent (e.g. "decision:42"); NULL when repeats are fine.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class RateLimit(Base):
+    """Fixed-window request counters shared by every web process."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,73 @@
+"""`make run`: migrate, then run web, worker and scheduler in the foreground; Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.config import Settings  # noqa: E402
+from core.logs import configure_logging  # noqa: E402
+
+logger = logging.getLogger("parley.run")
+BIN = Path(sys.executable).parent
+
+
+def broker_problem(url: str) -> str | None:
+    """Return why RabbitMQ at *url* cannot be reached, or None."""
+    from webapp.health import check_broker
+
+    result = check_broker(url, timeout=3)
+    return None if result == "ok" else result
+
+
+def main() -> int:
+    """Start the three processes and wait; stop them all when one exits or on Ctrl-C."""
+    os.chdir(ROOT)
+    settings = Settings.from_env()
+    configure_logging(settings)
+    problem = broker_problem(settings.broker_url)
+    if problem:
+        logger.error(
+            "RabbitMQ is not reachable at %s (%s).\nStart one with `rabbitmq-server -detached` "
+            "(Debian: apt-get install rabbitmq-server), or `docker compose up -d rabbitmq`, "
+            "or point BROKER_URL at yours.",
+            settings.broker_url.split("@")[-1], problem,
+        )
+        return 2
+    subprocess.run([str(BIN / "alembic"), "upgrade", "head"], check=True)
+    commands = {
+        "web": [str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2", "--threads", "4",
+                "--access-logfile", "-", "webapp:create_app()"],
+        "worker": [str(BIN / "dramatiq"), "actors", "--processes", "2", "--threads", "4"],
+        "scheduler": [sys.executable, "scheduler.py"],
+    }
+    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    logger.info("Parley is running on http://127.0.0.1:5000 (Ctrl-C stops everything).")
+    try:
+        while all(child.poll() is None for child in children.values()):
+            time.sleep(0.5)
+        logger.error("A process exited: %s", {n: c.returncode for n, c in children.items() if c.poll() is not None})
+    except KeyboardInterrupt:
+        logger.info("Stopping.")
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children.values():
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Shared fixtures: a private database and RabbitMQ vhost per backend, the app, a real worker."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+from sqlalchemy import delete
+
+from core import db
+from core.config import Settings
+from core.models import AuditEvent, Comment, RateLimit, Translation
+from tests import support
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The services one backend's tests run against."""
+
+    backend: str
+    database_url: str
+    broker_url: str
+    translation_url: str
+
+    def settings(self, **overrides: object) -> Settings:
+        """Return settings pointing at this stack."""
+        base = Settings(
+            database_url=self.database_url,
+            broker_url=self.broker_url,
+            env="test",
+            translation_provider="libre",
+            translation_url=self.translation_url,
+            translation_timeout_seconds=2.0,
+            rate_limit_per_minute=0,
+        )
+        return replace(base, **overrides)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Return the environment a child process of this stack needs."""
+        return support.worker_env(
+            self.database_url,
+            self.broker_url,
+            TRANSLATION_PROVIDER="libre",
+            TRANSLATION_URL=self.translation_url,
+            TRANSLATION_TIMEOUT_SECONDS="2",
+            RATE_LIMIT_PER_MINUTE="0",
+            **extra,
+        )
+
+
+@pytest.fixture(scope="session")
+def fake_translator():  # type: ignore[no-untyped-def]
+    """A LibreTranslate-compatible server on 127.0.0.1 for every test."""
+    from tests.fake_translator import FakeTranslator
+
+    with FakeTranslator() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake(request: pytest.FixtureRequest) -> None:
+    if "fake_translator" in request.fixturenames:
+        request.getfixturevalue("fake_translator").set_mode("ok")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, fake_translator) -> Iterator[Stack]:
+    """A migrated database and an empty RabbitMQ vhost, for SQLite and for PostgreSQL."""
+    backend = request.param
+    name = support.unique("parley_test")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'parley.db'}"
+    else:
+        url = support.create_pg_database(name)
+    support.migrate(url)
+    broker_url = support.create_vhost(name)
+    yield Stack(backend, url, broker_url, fake_translator.url)
+    support.delete_vhost(name)
+    if backend == "postgresql":
+        db.configure("sqlite://")  # release the pool before dropping the database
+        support.drop_pg_database(name)
+
+
+@pytest.fixture
+def clean_db(stack: Stack) -> Iterator[None]:
+    """Empty every table after the test."""
+    yield
+    db.configure(stack.database_url)
+    with db.session_scope() as session:
+        for table in (Translation, AuditEvent, RateLimit, Comment):
+            session.execute(delete(table))
+
+
+@pytest.fixture
+def app(stack: Stack, clean_db: None):  # type: ignore[no-untyped-def]
+    """The Flask app on this stack."""
+    from webapp import create_app
+
+    return create_app({"PARLEY": stack.settings(), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def worker(stack: Stack) -> Iterator[support.Proc]:
+    """A real ``dramatiq actors`` process on this stack (one per backend)."""
+    proc = support.start_worker(stack.env())
+    yield proc
+    proc.stop()
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,39 @@
+"""Parley's web application: the public JSON API, moderator pages and ops endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core import db
+from core.config import Settings
+from core.logs import configure_logging
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the Flask application."""
+    app = Flask(__name__, instance_relative_config=True)
+    settings = (test_config or {}).get("PARLEY") or Settings.from_env()
+    configure_logging(settings)
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key,
+        PARLEY=settings,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    db.configure(settings.database_url)
+
+    from webapp import api, errors, health, sessions
+
+    sessions.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    return app

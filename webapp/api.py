@@ -1,0 +1,98 @@
+"""Public JSON API: post a comment, read one, list a thread."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
+
+from core import comments, ratelimit
+from core.config import Settings
+from core.dispatch import get_dispatcher
+from core.errors import ValidationError
+from core.languages import normalize_language
+from webapp.sessions import get_session
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class UnsupportedMediaType(ValidationError):
+    """The request body is not declared as JSON."""
+
+
+def settings() -> Settings:
+    """Return the app's settings."""
+    return current_app.config["PARLEY"]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json() -> Any:
+    """Decode the request body as strict UTF-8 JSON; raise ValidationError with the reason."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json", code="unsupported_media_type")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("JSON must be encoded as UTF-8", code="unsupported_media_type")
+    raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies, with or without Content-Length
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ValidationError("request body is not valid UTF-8", code="malformed") from None
+    except (ValueError, RecursionError) as exc:
+        reason = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise ValidationError(f"request body is not valid JSON: {reason}", code="malformed") from None
+
+
+@bp.post("/comments")
+def post_comment() -> ResponseReturnValue:
+    """Accept a comment for moderation: 202, then checked and translated by the workers."""
+    config = settings()
+    new = comments.validate(read_json(), config)
+    session = get_session()
+    if config.rate_limit_per_minute:
+        ratelimit.hit(session, f"post:{request.remote_addr}", config.rate_limit_per_minute)
+    comment = comments.create(session, new, config.translation_targets)
+    session.commit()
+    # Sent only after the commit: the worker must find the row. If the broker is sick the
+    # comment stays pending and the scheduler's re-dispatch sends it later.
+    if get_dispatcher(config).send_check(comment.id):
+        comments.mark_dispatched(session, comment.id)
+        session.commit()
+    response = jsonify(comments.public_view(comment, config.moderation_policy))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_comment", comment_id=comment.id)
+    return response
+
+
+@bp.get("/comments/<int:comment_id>")
+def get_comment(comment_id: int) -> ResponseReturnValue:
+    """Return the public view of one comment."""
+    comment = comments.get(get_session(), comment_id)
+    return jsonify(comments.public_view(comment, settings().moderation_policy))
+
+
+@bp.get("/threads/<path:thread>/comments")
+def list_thread(thread: str) -> ResponseReturnValue:
+    """Return a page of a thread's visible comments, oldest first."""
+    limit = comments.parse_limit(request.args.get("limit"))
+    after_id = comments.decode_cursor(request.args.get("cursor"))
+    langs = None
+    if request.args.get("lang"):
+        lang = normalize_language(request.args["lang"])
+        if lang is None:
+            raise ValidationError("invalid lang", fields={"lang": "unsupported language code"})
+        langs = (lang,)
+    policy = settings().moderation_policy
+    rows, next_id = comments.list_thread(get_session(), thread, policy=policy, limit=limit, after_id=after_id)
+    return jsonify(
+        {
+            "comments": [comments.public_view(c, policy, langs) for c in rows],
+            "next_cursor": comments.encode_cursor(next_id) if next_id else None,
+        }
+    )

@@ -1,0 +1,105 @@
+"""Turn every error into a JSON body with a status code; never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from core.errors import Conflict, NotFound, RateLimited, ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> ResponseReturnValue:
+    """Build the contract's error body ``{"error": {"code", "message", "fields"?}}``."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return jsonify({"error": error}), status
+
+
+def _rollback() -> None:
+    from flask import g
+
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def handle_validation(exc: ValidationError) -> ResponseReturnValue:
+    """400 with the reasons, or 415 for a body that is not JSON."""
+    _rollback()
+    status = 415 if exc.code == "unsupported_media_type" else 400
+    return error_response(status, exc.code, exc.message, exc.fields)
+
+
+def handle_not_found(exc: NotFound) -> ResponseReturnValue:
+    """404 for an unknown object."""
+    return error_response(404, "not_found", str(exc))
+
+
+def handle_conflict(exc: Conflict) -> ResponseReturnValue:
+    """409 for a transition the object's state forbids."""
+    _rollback()
+    return error_response(409, "conflict", str(exc))
+
+
+def handle_rate_limited(exc: RateLimited) -> ResponseReturnValue:
+    """429 with Retry-After."""
+    _rollback()
+    body, status = error_response(429, "rate_limited", str(exc))
+    return body, status, {"Retry-After": str(exc.retry_after)}
+
+
+def handle_database_down(exc: Exception) -> ResponseReturnValue:
+    """503 when the database cannot be reached; the client may retry."""
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+        return handle_unexpected(exc)
+    logger.error("Database unavailable: %s", str(exc).splitlines()[0][:300])
+    try:
+        _rollback()
+    except DBAPIError:
+        pass  # the connection is gone already; the session is discarded on teardown
+    body, status = error_response(503, "database_unavailable", "the database is unavailable, retry later")
+    return body, status, {"Retry-After": "5"}
+
+
+def handle_http(exc: HTTPException) -> ResponseReturnValue:
+    """Werkzeug's errors (404, 405, 413, ...) as JSON."""
+    code = (exc.name or "error").lower().replace(" ", "_")
+    message = exc.description or exc.name
+    if exc.code == 413:
+        message = f"request body is larger than {request.max_content_length} bytes"
+    body, status = error_response(exc.code or 500, code, message)
+    headers = dict(exc.get_headers()) if exc.code == 405 else {}
+    headers.pop("Content-Type", None)
+    return body, status, headers
+
+
+def handle_unexpected(exc: Exception) -> ResponseReturnValue:
+    """500 without details; the traceback goes to the log only."""
+    logger.exception("Unhandled error on %s %s", request.method, request.path)
+    try:
+        _rollback()
+    except DBAPIError:
+        pass
+    return error_response(500, "internal_error", "internal error")
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers on *app*."""
+    app.register_error_handler(ValidationError, handle_validation)
+    app.register_error_handler(NotFound, handle_not_found)
+    app.register_error_handler(Conflict, handle_conflict)
+    app.register_error_handler(RateLimited, handle_rate_limited)
+    app.register_error_handler(OperationalError, handle_database_down)
+    app.register_error_handler(PoolTimeout, handle_database_down)
+    app.register_error_handler(DBAPIError, handle_database_down)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)

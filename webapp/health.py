@@ -1,0 +1,59 @@
+"""Ops endpoints: liveness, readiness (database and broker) and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import db
+from core.broker import with_timeouts
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    """Answer 200 while the process lives."""
+    return jsonify({"status": "ok"})
+
+
+def check_database() -> str:
+    """Return "ok" or the reason the database cannot answer ``SELECT 1``."""
+    try:
+        with db.engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return f"error: {str(exc).splitlines()[0][:200]}"
+    return "ok"
+
+
+def check_broker(url: str, timeout: float = 1.0) -> str:
+    """Return "ok" or the reason an AMQP connection to *url* could not be opened."""
+    if url.startswith("stub://"):
+        return "ok"
+    import pika
+    import pika.exceptions
+
+    try:
+        connection = pika.BlockingConnection(
+            pika.URLParameters(with_timeouts(url, socket_timeout=timeout, blocked_timeout=timeout))
+        )
+        connection.close()
+    except (pika.exceptions.AMQPError, OSError) as exc:
+        return f"error: {type(exc).__name__} {str(exc)[:200]}".strip()
+    return "ok"
+
+
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    """Answer 200 when the database and the broker answer, 503 otherwise."""
+    settings = current_app.config["PARLEY"]
+    report = {"database": check_database(), "broker": check_broker(settings.broker_url)}
+    ready = all(value == "ok" for value in report.values())
+    return jsonify(report), 200 if ready else 503
