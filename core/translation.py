@@ -7,7 +7,6 @@ import importlib
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -29,6 +28,11 @@ _LEVELS = (
     re.compile(r"(?<=[.!?…;:])[\"'”’)\]]*\s+|(?<=[。！？；])"),
     re.compile(r"\s+"),
 )
+#: Canonical Parley code -> provider code, where they differ.
+_GOOGLE_CODES = {"he": "iw", "jv": "jw", "zh": "zh-CN", "zh-cn": "zh-CN", "zh-tw": "zh-TW", "pt-br": "pt"}
+_LIBRE_CODES = {"zh-cn": "zh", "zh-tw": "zt", "pt-br": "pt"}
+_DEEPL_TARGETS = {"pt": "PT-PT", "pt-br": "PT-BR", "zh-cn": "ZH-HANS", "zh-tw": "ZH-HANT"}
+_MYMEMORY_CODES = {"en": "en-GB", "zh": "zh-CN", "no": "nb-NO", "sr": "sr-Latn-RS"}
 
 
 class TranslationError(Exception):
@@ -73,19 +77,28 @@ class _TimedRequests:
     def request(self, method: str, url: str, **kwargs: Any) -> Any:
         timeout = getattr(_local, "timeout", None) or _DEFAULT_TIMEOUT
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = timeout  # connect, and each socket read
+            kwargs["timeout"] = timeout  # per connect/read: also ends an abandoned call once the server goes quiet
         if self._rewrite is not None:
             method = self._rewrite(method, kwargs)
-        deadline = time.monotonic() + timeout
-        _local.response = response = self._real.request(method, url, stream=True, **kwargs)
-        body = bytearray()
-        for part in response.iter_content(16384):  # a server dripping bytes must not outlive the deadline
-            body += part
-            if time.monotonic() > deadline:
-                response.close()
-                raise self._real.exceptions.ReadTimeout("response body exceeded the deadline")
-        response._content = bytes(body)  # what requests does itself when it reads a body
-        return response
+        outcome: list[tuple[bool, Any]] = []
+
+        def fetch() -> None:
+            try:
+                outcome.append((True, self._real.request(method, url, **kwargs)))
+            except BaseException as exc:  # handed to the caller's thread below
+                outcome.append((False, exc))
+
+        # A server trickling bytes never trips a per-read timeout: bound the whole call, abandon it when late.
+        worker = threading.Thread(target=fetch, name="translation-http", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not outcome:
+            raise self._real.exceptions.ReadTimeout(f"no complete response within {timeout} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        _local.response = value
+        return value
 
     def get(self, url: str, params: Any = None, **kwargs: Any) -> Any:
         return self.request("GET", url, params=params, **kwargs)
@@ -162,11 +175,11 @@ def _classify(exc: BaseException) -> TranslationError:
     return perm(f"unexpected {type(exc).__name__}")
 
 
-def _check_mymemory() -> None:
+def _mymemory_ok() -> None:
     # MyMemory reports quota/auth problems as HTTP 200 + responseStatus, with a warning as the "translation".
     try:
         status = int(_local.response.json().get("responseStatus", 200))
-    except Exception:  # noqa: BLE001 - the library parsed this body already; oddities here are not ours to judge
+    except Exception:  # the library parsed this body already; oddities here are not ours to judge
         return
     if status != 200:
         raise _status_error(status, "request failed")
@@ -176,40 +189,29 @@ def _unsupported(code: object) -> PermanentTranslationError:
     return PermanentTranslationError(f"unsupported language {str(code)[:20]}")
 
 
-def _google_lang(code: str, is_source: bool) -> str:
-    from deep_translator.constants import GOOGLE_LANGUAGES_TO_CODES as table
+def _provider_code(name: str, code: str, is_source: bool) -> str:
+    """Map canonical *code* to what provider *name* expects, or raise "unsupported language"."""
+    from deep_translator import constants as dtc
 
-    mapped = {"he": "iw", "jv": "jw", "zh": "zh-CN", "zh-cn": "zh-CN", "zh-tw": "zh-TW", "pt-br": "pt"}.get(code, code)
-    if mapped not in table.values():
+    if name == "libre":  # not checked against deep-translator's stale 17-language list: the server decides (400)
+        return _LIBRE_CODES.get(code, code)
+    if name == "google":
+        mapped = _GOOGLE_CODES.get(code, code)
+        known = mapped in dtc.GOOGLE_LANGUAGES_TO_CODES.values()
+    elif name == "deepl":
+        base = code.split("-")[0]
+        known, mapped = base in dtc.DEEPL_LANGUAGE_TO_CODE.values(), base.upper()
+        if not is_source:
+            mapped = _DEEPL_TARGETS.get(code, mapped)
+    else:  # mymemory wants regional codes: "fr" -> "fr-FR", not the table's first "fr-*" ("fr-BE")
+        values = list(dtc.MY_MEMORY_LANGUAGES_TO_CODES.values())
+        preferred = _MYMEMORY_CODES.get(code, f"{code}-{code.upper()}")
+        matches = (v for v in [preferred, *values] if v in values and (v.lower() + "-").startswith(code + "-"))
+        mapped = next(matches, "")
+        known = bool(mapped)
+    if not known:
         raise _unsupported(code)
     return mapped
-
-
-def _libre_lang(code: str, is_source: bool) -> str:
-    # Not checked against deep-translator's stale 17-language list: the (self-hosted) server decides (400 if not).
-    return {"zh-cn": "zh", "zh-tw": "zt", "pt-br": "pt"}.get(code, code)
-
-
-def _mymemory_lang(code: str, is_source: bool) -> str:
-    from deep_translator.constants import MY_MEMORY_LANGUAGES_TO_CODES as table
-
-    values = list(table.values())
-    preferred = {"en": "en-GB", "zh": "zh-CN", "no": "nb-NO", "sr": "sr-Latn-RS"}.get(code, f"{code}-{code.upper()}")
-    for value in [preferred, *values]:  # "fr" -> "fr-FR", not the first "fr-*" in the table ("fr-BE")
-        if value in values and (value.lower() == code or value.lower().startswith(code + "-")):
-            return value
-    raise _unsupported(code)
-
-
-def _deepl_lang(code: str, is_source: bool) -> str:
-    from deep_translator.constants import DEEPL_LANGUAGE_TO_CODE as table
-
-    base = code.split("-")[0]
-    if base not in table.values():
-        raise _unsupported(code)
-    if is_source:
-        return base.upper()
-    return {"pt": "PT-PT", "pt-br": "PT-BR", "zh-cn": "ZH-HANS", "zh-tw": "ZH-HANT"}.get(code, base.upper())
 
 
 def _make_engine(name: str, settings: Settings) -> Any:
@@ -219,7 +221,7 @@ def _make_engine(name: str, settings: Settings) -> Any:
     slashed = url.rstrip("/") + "/" if url else None  # libre/deepl append "translate" to the base URL
     if name == "libre":
         # The constructor refuses an empty key, but translate() omits api_key when falsy: a keyless server's wish.
-        engine = dt.LibreTranslator(source="en", target="es", api_key=key or "-", use_free_api=False, custom_url=slashed)
+        engine = dt.LibreTranslator("en", "es", api_key=key or "-", use_free_api=False, custom_url=slashed)
         engine.api_key = key
     elif name == "deepl":
         engine = dt.DeeplTranslator(source="de", target="en", api_key=key, use_free_api=key.endswith(":fx"))
@@ -232,20 +234,11 @@ def _make_engine(name: str, settings: Settings) -> Any:
     return engine
 
 
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8", "replace"))
-
-
-def _url_len(text: str) -> int:
-    return len(quote_plus(text, safe="", errors="replace"))
-
-
 Limits = tuple[tuple[Callable[[str], int], int], ...]
 
 
 @dataclass(frozen=True)
 class _Provider:
-    lang: Callable[[str, bool], str]
     limits: Limits  # measures additive over characters; each must stay <= its bound in one request
     auto: str = "auto"
     check: Callable[[], None] | None = None
@@ -253,10 +246,10 @@ class _Provider:
 
 _PROVIDERS = {
     # deep-translator rejects len >= 5000; Google sends text in a GET query, so non-Latin text hits URL limits first.
-    "google": _Provider(_google_lang, ((len, 4800), (_url_len, 12000))),
-    "libre": _Provider(_libre_lang, ((len, 4800),)),
-    "mymemory": _Provider(_mymemory_lang, ((len, 499), (_utf8_len, 500)), "Autodetect", _check_mymemory),
-    "deepl": _Provider(_deepl_lang, ((len, 4800),)),
+    "google": _Provider(((len, 4800), (lambda s: len(quote_plus(s, safe="", errors="replace")), 12000))),
+    "libre": _Provider(((len, 4800),)),
+    "mymemory": _Provider(((len, 499), (lambda s: len(s.encode("utf-8", "replace")), 500)), "Autodetect", _mymemory_ok),
+    "deepl": _Provider(((len, 4800),)),
 }
 
 
@@ -308,8 +301,8 @@ class _DeepTranslator:
         target_code, source_code = _canonical(target), None if source is None else _canonical(source)
         if source_code == target_code:
             raise NothingToTranslate("same language")
-        tgt = self._provider.lang(target_code, False)
-        src = self._provider.auto if source_code is None else self._provider.lang(source_code, True)
+        tgt = _provider_code(self._name, target_code, False)
+        src = self._provider.auto if source_code is None else _provider_code(self._name, source_code, True)
         chunks, out = _split_text(text, self._provider.limits), []
         for chunk in chunks:
             core = chunk.strip()
@@ -328,7 +321,7 @@ class _DeepTranslator:
         _local.timeout, _local.response = self._timeout, None
         try:
             engine = _make_engine(self._name, self._settings)
-            engine.source, engine.target = src, tgt  # already validated and mapped by self._provider.lang
+            engine.source, engine.target = src, tgt  # validated and mapped by _provider_code
             result = engine.translate(core)
             if self._provider.check is not None:
                 self._provider.check()

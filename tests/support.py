@@ -51,8 +51,12 @@ def pg_admin(port: int = PG_PORT) -> Any:
 
 def create_pg_database(name: str, port: int = PG_PORT) -> str:
     """Create database *name*; return its SQLAlchemy URL."""
-    with pg_admin(port) as connection, connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection = pg_admin(port)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        connection.close()
     return f"postgresql+psycopg2://postgres@{PG_HOST}:{port}/{name}"
 
 
