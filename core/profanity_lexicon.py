@@ -15,6 +15,18 @@ logger = logging.getLogger(__name__)
 # stand for it in the text (better-profanity's CHARS_MAPPING, or the character alone).
 Entry = tuple[str, tuple[frozenset[str], ...]]
 Table = dict[str, tuple[Entry, ...]]
+Span = tuple[int, int, str]  # a match: start, end, entry
+ASTRAL = re.compile("[\U00010000-\U0010ffff]")  # texts without these use the BMP regexes
+
+
+@dataclass(frozen=True)
+class View:
+    """Lookup tables keyed by one skeleton (a mapping of characters to leetspeak classes)."""
+
+    skeleton: dict[int, str]  # str.translate table: every character to its class representative
+    plain: Table  # skeleton of an entry -> entries (a word without repeated letters)
+    stretched: Table  # skeleton of a collapsed variant -> entries ("fuuuck" collapsed is "fuck")
+    prefixes: frozenset[str]  # every prefix of every key, for early exits
 
 
 @dataclass(frozen=True)
@@ -22,12 +34,14 @@ class Lexicon:
     """Immutable lookup tables shared by every check of one engine."""
 
     word_re: re.Pattern[str]  # better-profanity's words: runs of ALLOWED_CHARACTERS
-    norm_word_re: re.Pattern[str]  # the same, with quotes trimmed from both ends of a word
-    skeleton: dict[int, str]  # str.translate table: every character to its leetspeak class
-    exact: Table  # skeleton of an entry -> entries (better-profanity semantics)
-    exact_prefixes: frozenset[str]
-    stretched: Table  # skeleton of a collapsed variant -> entries (normalising semantics)
-    stretched_prefixes: frozenset[str]
+    word_re_bmp: re.Pattern[str]  # the same for texts without astral characters (4x faster)
+    split_re: re.Pattern[str]  # normalised words (quotes are separators), as a capturing split
+    split_re_bmp: re.Pattern[str]
+    exact: View  # better-profanity's entries (lower()), coarse skeleton
+    coarse: View  # normalised entries, coarse skeleton: right for any text
+    fine: View  # normalised entries, fine skeleton: right for texts without wildcards, and faster
+    word_chars: frozenset[str]  # better-profanity's ALLOWED_CHARACTERS
+    wildcards: str  # substitutes that stand for letters of several classes ("*", "@")
     allowed: frozenset[str]  # normalised allowed words: never reported
     max_combinations: int  # better-profanity's MAX_NUMBER_COMBINATIONS
     size: int  # number of entries
@@ -45,7 +59,7 @@ def _char_class(chars: Iterable[str]) -> str:
     return "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]"
 
 
-def _skeleton_table(mapping: dict[str, tuple[str, ...]]) -> dict[int, str]:
+def _skeleton_table(mapping: dict[str, tuple[str, ...]], ignore: str = "") -> dict[int, str]:
     """Map each character to one representative of its leetspeak class (union-find over CHARS_MAPPING)."""
     parent: dict[str, str] = {}
 
@@ -56,7 +70,8 @@ def _skeleton_table(mapping: dict[str, tuple[str, ...]]) -> dict[int, str]:
 
     for letter, subs in mapping.items():
         for sub in subs:
-            parent[find(sub)] = find(letter)
+            if sub not in ignore:
+                parent[find(sub)] = find(letter)
     classes: dict[str, list[str]] = {}
     for c in list(parent):
         classes.setdefault(find(c), []).append(c)
@@ -87,7 +102,17 @@ def _index(pairs: Iterable[tuple[str, Entry]]) -> tuple[Table, frozenset[str]]:
         if entry not in table.setdefault(key, []):
             table[key].append(entry)
     prefixes = frozenset(key[:k] for key in table for k in range(1, len(key) + 1))
-    return {k: tuple(sorted(v)) for k, v in table.items()}, prefixes
+    # Longest entries first: the least stretched reading wins ("xxx" reads "xxx", not "xx" stretched).
+    return {k: tuple(sorted(v, key=lambda e: (-len(e[1]), e[0]))) for k, v in table.items()}, prefixes
+
+
+def _view(entries: list[Entry], skeleton: dict[int, str]) -> View:
+    """Index *entries* by their plain and stretched skeletons."""
+    plain, plain_prefixes = _index((w.translate(skeleton), (w, c)) for w, c in entries)
+    stretched, prefixes = _index(
+        (key, (w, c)) for w, c in entries for key in _stretched_keys(w.translate(skeleton), c)
+    )
+    return View(skeleton, plain, stretched, prefixes | plain_prefixes)
 
 
 def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Lexicon:
@@ -108,29 +133,40 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
     # Exact entries follow better-profanity: lower(), then the whitelist removes equal entries.
     exact_words = {w.lower() for w in raw_words} - allowed_lower
     norm_words = {normalize_text(w)[0] for w in exact_words} - allowed_norm
-    skeleton = _skeleton_table(mapping)
 
     def combos(word: str) -> tuple[frozenset[str], ...]:
         return tuple(frozenset(mapping.get(c, (c,))) for c in word)
 
-    exact, exact_prefixes = _index((w.translate(skeleton), (w, combos(w))) for w in exact_words)
-    stretched, stretched_prefixes = _index(
-        (key, (w, combos(w))) for w in norm_words for key in _stretched_keys(w.translate(skeleton), combos(w))
-    )
+    # "*" may stand for a, e, i, o, u or v, so with it every vowel shares one class and half the
+    # words of a text look like prefixes of some entry. Texts without such wildcards use a finer
+    # skeleton (a, e, i/l, o, u/v apart); verification is exact either way.
+    letters_of: dict[str, set[str]] = {}
+    for letter, subs in mapping.items():
+        for sub in subs:
+            letters_of.setdefault(sub, set()).add(letter)
+    wildcards = "".join(sorted(c for c, ls in letters_of.items() if not c.isalnum() and len(ls) > 1))
+    coarse, fine = _skeleton_table(mapping), _skeleton_table(mapping, ignore=wildcards)
+    exact_entries = [(w, combos(w)) for w in sorted(exact_words)]
+    norm_entries = [(w, combos(w)) for w in sorted(norm_words)]
     max_combinations = max([1, *(sum(c not in word_chars for c in w) for w in exact_words)])
-    word_class = _char_class(word_chars)
-    inner_class = _char_class(word_chars - {"'", '"'})
+    # sre only compiles a character class into a fast bitmap when it stays in the BMP; the full
+    # class (with astral letters and variation selectors) is a range scan, so it is kept for
+    # the texts that need it.
+    bmp = {c for c in word_chars if ord(c) < 0x10000}
+    unquoted = word_chars - {"'", '"'}
     lexicon = Lexicon(
-        word_re=re.compile(word_class + "+"),
-        norm_word_re=re.compile(f"{inner_class}+(?:['\"]+{inner_class}+)*"),
-        skeleton=skeleton,
-        exact=exact,
-        exact_prefixes=exact_prefixes,
-        stretched=stretched,
-        stretched_prefixes=stretched_prefixes,
+        word_re=re.compile(_char_class(word_chars) + "+"),
+        word_re_bmp=re.compile(_char_class(bmp) + "+"),
+        split_re=re.compile(f"({_char_class(unquoted)}+)"),
+        split_re_bmp=re.compile(f"({_char_class(unquoted & bmp)}+)"),
+        exact=_view(exact_entries, coarse),
+        coarse=_view(norm_entries, coarse),
+        fine=_view(norm_entries, fine),
+        word_chars=frozenset(word_chars),
+        wildcards=wildcards,
         allowed=allowed_norm,
         max_combinations=max_combinations,
         size=len(exact_words),
     )
-    logger.debug("Profanity lexicon: %d entries, %d stretched keys", len(exact_words), len(stretched))
+    logger.debug("Profanity lexicon: %d entries, wildcards %r", len(exact_words), wildcards)
     return lexicon

@@ -67,11 +67,14 @@ def is_dropped_mark(ch: str) -> bool:
     return not ch.isascii() and unicodedata.category(ch) in _MARKS and normalize_char(ch) == ""
 
 
-def normalize_text(raw: str) -> tuple[str, list[int] | None]:
-    """Return the normalised text and, unless it is one-to-one, the raw index of each normalised character."""
+def normalize_text(raw: str, keep: frozenset[str] = frozenset()) -> tuple[str, list[int] | None]:
+    """Return the normalised text and, unless it is one-to-one, the raw index of each normalised character.
+
+    Characters in *keep* are left as they are.
+    """
     if raw.isascii():  # the common case: NFKC and case folding reduce to lower() on ASCII
         return raw.lower(), None
-    table = {ord(c): normalize_char(c) for c in set(raw)}
+    table = {ord(c): c if c in keep else normalize_char(c) for c in set(raw)}
     norm = raw.translate(table)
     if all(len(v) == 1 for v in table.values()):
         return norm, None

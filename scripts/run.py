@@ -33,11 +33,13 @@ def main() -> int:
     os.chdir(ROOT)
     settings = Settings.from_env()
     configure_logging(settings)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)  # the message below says it all
     problem = broker_problem(settings.broker_url)
+    logging.getLogger("pika").setLevel(logging.WARNING)
     if problem:
         logger.error(
-            "RabbitMQ is not reachable at %s (%s).\nStart one with `rabbitmq-server -detached` "
-            "(Debian: apt-get install rabbitmq-server), or `docker compose up -d rabbitmq`, "
+            "RabbitMQ is not reachable at %s (%s). Start one with `rabbitmq-server -detached` "
+            "(Debian: apt-get install rabbitmq-server) or `docker compose up -d rabbitmq`, "
             "or point BROKER_URL at yours.",
             settings.broker_url.split("@")[-1], problem,
         )
@@ -49,14 +51,20 @@ def main() -> int:
         "worker": [str(BIN / "dramatiq"), "actors", "--processes", "2", "--threads", "4"],
         "scheduler": [sys.executable, "scheduler.py"],
     }
-    children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+    # Own sessions: Ctrl-C reaches only this script, which then stops each child exactly once
+    # (a second signal deadlocks gunicorn's gthread worker while it is already shutting down).
+    children = {name: subprocess.Popen(cmd, start_new_session=True) for name, cmd in commands.items()}
+    stopping: list[int] = []
+    # Explicit handlers: a shell starting us in the background may have left SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: stopping.append(number))
     logger.info("Parley is running on http://127.0.0.1:5000 (Ctrl-C stops everything).")
-    try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
-        logger.error("A process exited: %s", {n: c.returncode for n, c in children.items() if c.poll() is not None})
-    except KeyboardInterrupt:
+    while not stopping and all(child.poll() is None for child in children.values()):
+        time.sleep(0.2)
+    if stopping:
         logger.info("Stopping.")
+    else:
+        logger.error("A process exited: %s", {n: c.returncode for n, c in children.items() if c.poll() is not None})
     for child in children.values():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

@@ -54,7 +54,7 @@ def test_posted_comment_is_published_with_translation(live_server, clean_db):
                  .json()["translations"]["en"]["status"] == "done", 20, what="translation")
     assert body["body"] == "bonjour le monde"
     page = requests.get(f"{live_server}/api/threads/e2e/comments?lang=en", timeout=5).json()
-    assert page["comments"][0]["translations"]["en"] == {"status": "done", "text": "[en] hello le world"}
+    assert page["comments"][0]["translations"]["en"] == {"status": "done", "text": "[en] hello the world"}
 
 
 def test_profane_comment_is_flagged_and_hidden(live_server, clean_db):

@@ -22,12 +22,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         PARLEY=settings,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        JSON_SORT_KEYS=False,
     )
     if test_config:
         app.config.update(test_config)
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    app.json.sort_keys = False  # keep the documented field order
     db.configure(settings.database_url)
 
     from webapp import api, errors, health, sessions

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import comments, ratelimit
 from core.config import Settings
@@ -39,6 +40,10 @@ def read_json() -> Any:
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON must be encoded as UTF-8", code="unsupported_media_type")
     raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies, with or without Content-Length
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit rather than refused; a full buffer means it was longer.
+        raise RequestEntityTooLarge()
     try:
         text = raw.decode("utf-8")
         return json.loads(text, parse_constant=_reject_constant)
