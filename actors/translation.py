@@ -27,5 +27,5 @@ def translate_comment(comment_id: int, lang: str) -> None:
     """Translate comment *comment_id* into *lang*; transient provider errors are retried with backoff."""
     if lang not in SUPPORTED_LANGUAGES:
         raise ValidationError(f"not a supported language: {lang!r}")
-    translator = get_translator(settings)
-    pipeline.translate(require_id(comment_id), lang, translator, profanity.get_engine(), settings.translation_max_attempts)
+    engine, translator = profanity.get_engine(), get_translator(settings)
+    pipeline.translate(require_id(comment_id), lang, translator, engine, settings.translation_max_attempts)

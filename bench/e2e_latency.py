@@ -31,7 +31,8 @@ def main() -> None:
     posts, checks, translations, finals = [], [], [], {}
     for n in range(args.n):
         started = time.perf_counter()
-        comment = call(f"{args.url}/api/comments", {"thread": "bench", "author": "b", "body": f"{body} {n}", "lang": "fr"})
+        payload = {"thread": "bench", "author": "b", "body": f"{body} {n}", "lang": "fr"}
+        comment = call(f"{args.url}/api/comments", payload)
         posts.append(time.perf_counter() - started)
         checked = None
         while True:
@@ -43,7 +44,8 @@ def main() -> None:
             translation = state["translations"].get("en", {"status": "done"})
             if checked is not None and translation["status"] != "pending":
                 translations.append(now)
-                finals[state["status"] + "/" + translation["status"]] = finals.get(state["status"] + "/" + translation["status"], 0) + 1
+                outcome = f"{state['status']}/{translation['status']}"
+                finals[outcome] = finals.get(outcome, 0) + 1
                 break
             if now > 30:
                 raise SystemExit(f"comment {comment['id']} not final after 30 s: {state}")

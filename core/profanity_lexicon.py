@@ -24,6 +24,7 @@ class View:
     """Lookup tables keyed by one skeleton (a mapping of characters to leetspeak classes)."""
 
     skeleton: dict[int, str]  # str.translate table: every character to its class representative
+    byte_skeleton: bytes  # the same for bytes.translate (the table only maps ASCII characters)
     plain: Table  # skeleton of an entry -> entries (a word without repeated letters)
     stretched: Table  # skeleton of a collapsed variant -> entries ("fuuuck" collapsed is "fuck")
     prefixes: frozenset[str]  # every prefix of every key, for early exits
@@ -112,7 +113,8 @@ def _view(entries: list[Entry], skeleton: dict[int, str]) -> View:
     stretched, prefixes = _index(
         (key, (w, c)) for w, c in entries for key in _stretched_keys(w.translate(skeleton), c)
     )
-    return View(skeleton, plain, stretched, prefixes | plain_prefixes)
+    byte_skeleton = bytes(ord(skeleton.get(b, chr(b))) for b in range(256))
+    return View(skeleton, byte_skeleton, plain, stretched, prefixes | plain_prefixes)
 
 
 def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Lexicon:
@@ -122,6 +124,8 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
     from better_profanity import Profanity
     from better_profanity.utils import read_wordlist
 
+    if isinstance(banned, str) or isinstance(allowed, str):
+        raise TypeError("banned and allowed are collections of words, not a single string")
     reference = Profanity()
     mapping: dict[str, tuple[str, ...]] = dict(reference.CHARS_MAPPING)
     word_chars: set[str] = set(reference.ALLOWED_CHARACTERS)
@@ -132,7 +136,7 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
 
     # Exact entries follow better-profanity: lower(), then the whitelist removes equal entries.
     exact_words = {w.lower() for w in raw_words} - allowed_lower
-    norm_words = {normalize_text(w)[0] for w in exact_words} - allowed_norm
+    norm_words = {normalize_text(w)[0] for w in exact_words} - allowed_norm - {""}  # "" if only marks
 
     def combos(word: str) -> tuple[frozenset[str], ...]:
         return tuple(frozenset(mapping.get(c, (c,))) for c in word)

@@ -255,8 +255,11 @@ def test_the_index_finds_what_a_scan_of_the_whole_list_finds(corpus, engine):
     rng = random.Random(SEED)
     stress = [
         "".join(
-            rng.choice(["fuck", "shit", "ass", "xx", "boobs", "blow", "job", "as", "good", "sex", "fu", "ck", "sh"])
-            if rng.random() < 0.4 else rng.choice("fuckshitasxbo1$@*") * rng.choice([1, 1, 1, 2, 3, 4])
+            (
+                rng.choice(["fuck", "shit", "ass", "xx", "boobs", "blow", "job", "as", "good", "sex", "fu", "ck", "sh"])
+                if rng.random() < 0.4
+                else rng.choice("fuckshitasxbo1$@*") * rng.choice([1, 1, 1, 2, 3, 4])
+            )
             + rng.choice([" ", ".", "-", "'", "  ", "\u200b", ""])
             for _ in range(rng.randint(1, 12))
         )
@@ -321,6 +324,14 @@ def test_allowed_words_never_match_even_from_the_default_list():
     assert not eng.check("hell").profane and not eng.check("HELL!").profane and not eng.check("sh1t").profane
     assert eng.check("shit").profane and eng.check("fuck").profane
     assert Engine(banned=["hell"], allowed=["hell"]).check("hell").profane is False  # allowed wins
+
+
+def test_odd_moderator_words_are_handled():
+    with pytest.raises(TypeError):
+        Engine(banned="frack")  # a string would ban every letter of it
+    eng = Engine(banned=["\u0301", "  ", "", "Z\u00fcrp"])  # nothing left after normalisation, blanks, accents
+    assert not eng.check("hello world").profane
+    assert eng.check("zurp").words == eng.check("ZÜRP").words == ["zurp"]  # entries are normalised too
 
 
 def test_engine_is_immutable(engine):
