@@ -7,7 +7,7 @@ import logging
 import dramatiq
 
 from actors.broker import settings
-from core import pipeline, profanity
+from core import pipeline
 from core.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.errors import ValidationError
 
@@ -33,7 +33,7 @@ def check_profanity(comment_id: int) -> None:
     """Check comment *comment_id* for profanity, then queue its translations; safe to run twice."""
     from actors.translation import translate_comment
 
-    langs = pipeline.check_comment(require_id(comment_id), profanity.get_engine(), settings.check_max_attempts)
+    langs = pipeline.check_comment(require_id(comment_id), settings.check_max_attempts)
     # Sent after the check committed, so a translation never races ahead of its comment.
     for lang in langs:
         translate_comment.send(comment_id, lang)

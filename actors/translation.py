@@ -6,7 +6,7 @@ import dramatiq
 
 from actors.broker import settings
 from actors.moderation import require_id
-from core import pipeline, profanity
+from core import pipeline
 from core.broker import TRANSLATE_COMMENT, TRANSLATION_QUEUE
 from core.errors import ValidationError
 from core.languages import SUPPORTED_LANGUAGES
@@ -27,5 +27,5 @@ def translate_comment(comment_id: int, lang: str) -> None:
     """Translate comment *comment_id* into *lang*; transient provider errors are retried with backoff."""
     if lang not in SUPPORTED_LANGUAGES:
         raise ValidationError(f"not a supported language: {lang!r}")
-    engine, translator = profanity.get_engine(), get_translator(settings)
-    pipeline.translate(require_id(comment_id), lang, translator, engine, settings.translation_max_attempts)
+    translator = get_translator(settings)
+    pipeline.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts)

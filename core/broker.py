@@ -18,6 +18,7 @@ TRANSLATION_QUEUE = "translation"
 MAINTENANCE_QUEUE = "maintenance"
 CHECK_PROFANITY = "check_profanity"
 TRANSLATE_COMMENT = "translate_comment"
+RUN_JOB = "run_job"
 
 
 def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:

@@ -53,7 +53,10 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    connect_args = {"connect_timeout": 3} if parsed.get_backend_name() == "postgresql" else {}
+    connect_args: dict[str, object] = {}
+    if parsed.get_backend_name() == "postgresql":
+        # UTC sessions: day boundaries (stats, purge) never depend on the server's or process's TZ.
+        connect_args = {"connect_timeout": 3, "options": "-c timezone=UTC"}
     return create_engine(
         url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
     )

@@ -9,7 +9,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import dramatiq
 
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE, build_broker
+from core.broker import (
+    CHECK_PROFANITY,
+    MAINTENANCE_QUEUE,
+    MODERATION_QUEUE,
+    RUN_JOB,
+    TRANSLATE_COMMENT,
+    TRANSLATION_QUEUE,
+    build_broker,
+)
 from core.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +54,10 @@ class Dispatcher:
     def send_translation(self, comment_id: int, lang: str) -> bool:
         """Ask the workers to translate comment *comment_id* into *lang*."""
         return self.send(TRANSLATION_QUEUE, TRANSLATE_COMMENT, comment_id, lang)
+
+    def send_job(self, job_id: int) -> bool:
+        """Ask a worker to run moderator job *job_id*."""
+        return self.send(MAINTENANCE_QUEUE, RUN_JOB, job_id)
 
     def close(self) -> None:
         """Stop the publishing threads."""

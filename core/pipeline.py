@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core import audit
+from core import audit, wordlists
 from core.db import session_scope
 from core.models import Comment, Status, Translation, TranslationStatus, utcnow
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
-    from core.profanity import Engine, Verdict
+    from core.profanity import Verdict
     from core.translation import Translator
 
 logger = logging.getLogger(__name__)
@@ -105,11 +105,13 @@ def pending_translations(session: Session, comment_id: int) -> list[str]:
     )
 
 
-def check_comment(comment_id: int, engine: Engine, max_attempts: int) -> list[str]:
-    """Check comment *comment_id*; return the languages to translate it into (empty if no-op)."""
+def check_comment(comment_id: int, max_attempts: int) -> list[str]:
+    """Check comment *comment_id* with the word lists in force; return the languages to translate into."""
     with session_scope() as session:
         body = claim_check(session, comment_id, max_attempts)
-    if body is None:
+        # Read in the same transaction: a word-list change applies to the very next check.
+        engine = wordlists.current_engine(session) if body is not None else None
+    if body is None or engine is None:
         logger.info("Comment %d needs no check (done, decided, held or unknown).", comment_id)
         return []
     verdict = engine.check(body)
@@ -195,7 +197,7 @@ def flag_by_translation(session: Session, comment_id: int, lang: str, words: lis
     return bool(flagged)
 
 
-def translate(comment_id: int, lang: str, translator: Translator, engine: Engine, max_attempts: int) -> str | None:
+def translate(comment_id: int, lang: str, translator: Translator, max_attempts: int) -> str | None:
     """Translate comment *comment_id* into *lang*; return the final status, or None if nothing to do.
 
     Raises:
@@ -205,7 +207,8 @@ def translate(comment_id: int, lang: str, translator: Translator, engine: Engine
 
     with session_scope() as session:
         job = claim_translation(session, comment_id, lang, max_attempts)
-    if job is None:
+        engine = wordlists.current_engine(session) if job is not None else None
+    if job is None or engine is None:
         return None
     status, text, reason, words = TranslationStatus.DONE, None, None, None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import unicodedata
 from functools import lru_cache
 
@@ -40,6 +41,7 @@ _LOWER_CONFUSABLES = {
 # format characters (Cf) are *kept*: they stay separators, as in better-profanity, and the
 # engine joins letters split by separators itself, so "fuck\u200byou" still reads as two words.
 _MARKS = frozenset({"Mn", "Me"})
+_IRREGULAR = re.compile("[^\x01]")  # in the string of normalised lengths: a character that is not one-to-one
 
 
 @lru_cache(maxsize=65536)
@@ -78,5 +80,16 @@ def normalize_text(raw: str, keep: frozenset[str] = frozenset()) -> tuple[str, l
     norm = raw.translate(table)
     if all(len(v) == 1 for v in table.values()):
         return norm, None
-    starts = [i for i, c in enumerate(raw) for _ in range(len(table[ord(c)]))]
+    # Raw index of each normalised character: index i repeated len(normalised raw[i]) times. The
+    # lengths come from a second translate and only the irregular characters (dropped marks,
+    # expansions such as "ß") are visited in Python; the regular stretches are copied as ranges.
+    lengths = raw.translate({k: chr(len(v)) for k, v in table.items()})
+    starts: list[int] = []
+    previous = 0
+    for m in _IRREGULAR.finditer(lengths):
+        i = m.start()
+        starts += range(previous, i)
+        starts += [i] * ord(m.group())
+        previous = i + 1
+    starts += range(previous, len(raw))
     return norm, starts

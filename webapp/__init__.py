@@ -30,10 +30,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep the documented field order
     db.configure(settings.database_url)
 
-    from webapp import api, errors, health, sessions
+    from webapp import api, auth, cli, errors, health, moderation_api, pages, security, sessions
 
     sessions.init_app(app)
+    security.init_app(app)
     errors.init_app(app)
+    cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(moderation_api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
     return app

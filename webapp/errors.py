@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -70,8 +70,16 @@ def handle_database_down(exc: Exception) -> ResponseReturnValue:
     return body, status, {"Retry-After": "5"}
 
 
+def wants_json() -> bool:
+    """Tell whether the client gets JSON errors (the APIs) rather than an HTML page."""
+    return not request.path.startswith("/moderation") or request.accept_mimetypes.best == "application/json"
+
+
 def handle_http(exc: HTTPException) -> ResponseReturnValue:
-    """Werkzeug's errors (404, 405, 413, ...) as JSON."""
+    """Werkzeug's errors (404, 405, 413, ...) as JSON for the APIs, as a page for the moderator pages."""
+    if not wants_json():
+        page = render_template("error.html", code=exc.code, name=exc.name, description=exc.description)
+        return page, exc.code or 500
     code = (exc.name or "error").lower().replace(" ", "_")
     message = exc.description or exc.name
     if exc.code == 413:

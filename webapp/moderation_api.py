@@ -1,0 +1,146 @@
+"""Moderator JSON API: the queue, decisions, audit, statistics, word lists and jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from core import audit_log, comments, decisions, jobs, pipeline, review, stats, wordlists
+from core.dispatch import get_dispatcher
+from core.errors import ValidationError
+from webapp.api import read_json
+from webapp.auth import api_auth_required, current_identity
+from webapp.sessions import get_session
+
+bp = Blueprint("moderation_api", __name__, url_prefix="/api/moderation")
+bp.before_request(api_auth_required(lambda: None))
+
+
+def queue_translations(ids: list[int]) -> None:
+    """Send the pending translations of newly approved comments (after commit)."""
+    dispatcher = get_dispatcher(current_app.config["PARLEY"])
+    for comment_id in ids:
+        for lang in pipeline.pending_translations(get_session(), comment_id):
+            dispatcher.send_translation(comment_id, lang)
+
+
+@bp.get("/comments")
+def list_comments() -> ResponseReturnValue:
+    """Return a page of the queue (flagged by default), with the full moderator view."""
+    flt = review.parse_filter(request.args)
+    limit = comments.parse_limit(request.args.get("limit"))
+    after_id = comments.decode_cursor(request.args.get("cursor"))
+    rows, next_id = review.page(get_session(), flt, limit=limit, after_id=after_id)
+    return jsonify({"comments": [comments.full_view(c) for c in rows],
+                    "next_cursor": comments.encode_cursor(next_id) if next_id else None})
+
+
+@bp.get("/comments/<int:comment_id>")
+def get_comment(comment_id: int) -> ResponseReturnValue:
+    """Return the full view of one comment."""
+    return jsonify(comments.full_view(comments.get(get_session(), comment_id)))
+
+
+@bp.post("/comments/<int:comment_id>/decision")
+def decide(comment_id: int) -> ResponseReturnValue:
+    """Approve or reject one comment: 200, 404, or 409 if already decided or still pending."""
+    request_ = decisions.validate(read_json())
+    session = get_session()
+    comment = decisions.decide(session, comment_id, request_, current_identity().name)
+    session.commit()
+    if request_.action == "approve":
+        queue_translations([comment_id])
+    return jsonify(comments.full_view(comment))
+
+
+@bp.post("/decisions")
+def decide_many() -> ResponseReturnValue:
+    """Decide many comments: by ``ids``, or every comment matching ``filter``; one result per id."""
+    data = read_json()
+    request_ = decisions.validate(data)
+    session = get_session()
+    if isinstance(data, dict) and "filter" in data and "ids" not in data:
+        if not isinstance(data["filter"], dict):
+            raise ValidationError("invalid filter", fields={"filter": "an object with status, thread, q"})
+        ids = review.matching_ids(session, review.parse_filter(data["filter"]), decisions.MAX_BULK)
+    else:
+        ids = decisions.parse_ids(data.get("ids") if isinstance(data, dict) else None)
+    results = decisions.decide_many(session, ids, request_, current_identity().name)
+    session.commit()
+    if request_.action == "approve":
+        queue_translations([r["id"] for r in results if r["result"] == "ok"])
+    summary: dict[str, Any] = {"ok": 0, "conflict": 0, "not_found": 0}
+    for result in results:
+        summary[result["result"]] += 1
+    return jsonify({"results": results, "summary": summary})
+
+
+@bp.get("/audit")
+def audit() -> ResponseReturnValue:
+    """Return decision and system events, newest first."""
+    comment_id = request.args.get("comment_id")
+    if comment_id is not None and not comment_id.isdigit():
+        raise ValidationError("invalid comment_id", fields={"comment_id": "a comment id"})
+    limit = comments.parse_limit(request.args.get("limit"), default=50)
+    events, next_id = audit_log.page(get_session(), comment_id=int(comment_id) if comment_id else None,
+                                     limit=limit, before_id=audit_log.decode_cursor(request.args.get("cursor")))
+    return jsonify({"events": [audit_log.view(e) for e in events],
+                    "next_cursor": audit_log.encode_cursor(next_id) if next_id else None})
+
+
+@bp.get("/stats")
+def daily_stats() -> ResponseReturnValue:
+    """Return daily counts and moderation latency for the last ``days`` days (UTC)."""
+    days = stats.parse_days(request.args.get("days"))
+    return jsonify({"days": stats.recent(get_session(), days)})
+
+
+@bp.get("/wordlists")
+def get_wordlists() -> ResponseReturnValue:
+    """Return the banned and allowed words in force, their version and the latest changes."""
+    session = get_session()
+    lists = wordlists.current(session)
+    history = [{"version": v.id, "op": v.op, "kind": v.kind, "word": v.word, "by": v.changed_by,
+                "at": comments.iso(v.at)} for v in wordlists.history(session)]
+    return jsonify({"version": lists.version, "banned": list(lists.banned), "allowed": list(lists.allowed),
+                    "history": history})
+
+
+@bp.post("/wordlists")
+def change_wordlists() -> ResponseReturnValue:
+    """Add or remove a word; every worker uses the new version on its next check."""
+    change = wordlists.validate_change(read_json())
+    session = get_session()
+    version = wordlists.apply(session, change, current_identity().name)
+    session.commit()
+    return jsonify({"version": version, "op": change.op, "kind": change.kind, "word": change.word}), 201
+
+
+def start_job(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
+    """Create a job, commit, hand it to a worker; 202 with the job."""
+    session = get_session()
+    job = jobs.create(session, kind, params, current_identity().name)
+    session.commit()
+    get_dispatcher(current_app.config["PARLEY"]).send_job(job.id)
+    return jsonify(jobs.view(job)), 202, {"Location": f"/api/moderation/jobs/{job.id}"}
+
+
+@bp.post("/wordlists/preview")
+def preview() -> ResponseReturnValue:
+    """Count how many undecided comments a change would flag or unflag (run by a worker)."""
+    change = wordlists.validate_change(read_json())
+    return start_job(jobs.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+
+
+@bp.post("/rescan")
+def rescan() -> ResponseReturnValue:
+    """Re-check every undecided comment with the word lists in force (run by a worker)."""
+    return start_job(jobs.RESCAN, {})
+
+
+@bp.get("/jobs/<int:job_id>")
+def get_job(job_id: int) -> ResponseReturnValue:
+    """Return a job's status and progress."""
+    return jsonify(jobs.view(jobs.get(get_session(), job_id)))
