@@ -196,6 +196,8 @@ class WordListVersion(Base):
     """One change of the word lists; the highest id is the version every worker checks with."""
 
     __tablename__ = "wordlist_versions"
+    # Never reuse a version number (SQLite would after a delete): workers cache engines by version.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     op: Mapped[str] = mapped_column(String(16))  # "add" | "remove"

@@ -60,7 +60,7 @@ def _char_class(chars: Iterable[str]) -> str:
     return "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]"
 
 
-def _skeleton_table(mapping: dict[str, tuple[str, ...]], ignore: str = "") -> dict[int, str]:
+def _skeleton_table(mapping: dict[str, tuple[str, ...]], ignore: frozenset[str] = frozenset()) -> dict[int, str]:
     """Map each character to one representative of its leetspeak class (union-find over CHARS_MAPPING)."""
     parent: dict[str, str] = {}
 
@@ -129,6 +129,10 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
     reference = Profanity()
     mapping: dict[str, tuple[str, ...]] = dict(reference.CHARS_MAPPING)
     word_chars: set[str] = set(reference.ALLOWED_CHARACTERS)
+    if any(len(c) != 1 for c in mapping) or any(len(sub) != 1 for subs in mapping.values() for sub in subs):
+        # Skeletons translate character for character; VaryingString would also allow longer or
+        # empty substitutes, which 0.7.0 does not use. Refuse rather than match wrongly.
+        raise RuntimeError(f"unsupported better-profanity CHARS_MAPPING: {mapping!r}")
     raw_words = list(read_wordlist(reference._default_wordlist_filename))
     raw_words += [w.strip() for w in banned if w and w.strip()]
     allowed_lower = {w.strip().lower() for w in allowed if w and w.strip()}
@@ -149,7 +153,7 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
         for sub in subs:
             letters_of.setdefault(sub, set()).add(letter)
     wildcards = "".join(sorted(c for c, ls in letters_of.items() if not c.isalnum() and len(ls) > 1))
-    coarse, fine = _skeleton_table(mapping), _skeleton_table(mapping, ignore=wildcards)
+    coarse, fine = _skeleton_table(mapping), _skeleton_table(mapping, ignore=frozenset(wildcards))
     exact_entries = [(w, combos(w)) for w in sorted(exact_words)]
     norm_entries = [(w, combos(w)) for w in sorted(norm_words)]
     max_combinations = max([1, *(sum(c not in word_chars for c in w) for w in exact_words)])

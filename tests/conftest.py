@@ -11,7 +11,17 @@ from sqlalchemy import delete
 
 from core import db
 from core.config import Settings
-from core.models import AuditEvent, Comment, RateLimit, Translation
+from core.models import (
+    AuditEvent,
+    Comment,
+    Credential,
+    Job,
+    Moderator,
+    RateLimit,
+    Translation,
+    WordEntry,
+    WordListVersion,
+)
 from tests import support
 
 
@@ -89,7 +99,8 @@ def clean_db(stack: Stack) -> Iterator[None]:
     yield
     db.configure(stack.database_url)
     with db.session_scope() as session:
-        for table in (Translation, AuditEvent, RateLimit, Comment):
+        for table in (Translation, AuditEvent, RateLimit, Comment, Credential, Moderator, WordEntry,
+                      WordListVersion, Job):
             session.execute(delete(table))
 
 

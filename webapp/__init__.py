@@ -30,7 +30,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # keep the documented field order
     db.configure(settings.database_url)
 
-    from webapp import api, auth, cli, errors, health, moderation_api, pages, security, sessions
+    from webapp import (
+        api,
+        auth,
+        cli,
+        errors,
+        health,
+        moderation_api,
+        pages,
+        pages_stats,
+        pages_words,
+        security,
+        sessions,
+    )
 
     sessions.init_app(app)
     security.init_app(app)
@@ -41,4 +53,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(moderation_api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pages_words.bp)
+    app.register_blueprint(pages_stats.bp)
     return app

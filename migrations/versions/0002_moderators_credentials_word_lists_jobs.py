@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 22:48:19.160965
+Create Date: 2026-11-27 22:50:36.219841
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def upgrade() -> None:
     sa.Column('word', sa.String(length=100), nullable=False),
     sa.Column('changed_by', sa.String(length=100), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     op.create_table('credentials',
     sa.Column('id', sa.Integer(), nullable=False),

@@ -1,0 +1,90 @@
+"""Moderator actions that involve the real worker: word lists, approvals, previews and rescans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import db
+from core.models import AuditEvent, Comment, Status, Translation
+from tests.moderation_support import api, make_moderator, seed
+from tests.support import poll
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+def token(app) -> str:  # type: ignore[no-untyped-def]
+    """An API token of moderator alice."""
+    return make_moderator()
+
+
+def post(client, body: str) -> int:  # type: ignore[no-untyped-def]
+    """Post an English comment; return its id."""
+    response = client.post("/api/comments", data=json.dumps({"thread": "w", "author": "a", "body": body,
+                                                              "lang": "en"}), content_type="application/json")
+    return response.get_json()["id"]
+
+
+def final_status(comment_id: int) -> str | None:
+    """Return the comment's status once it is no longer pending."""
+    with db.session_scope() as session:
+        status = session.get(Comment, comment_id).status
+    return None if status == Status.PENDING else status
+
+
+def wait_job(client, token: str, job_id: int) -> dict:  # type: ignore[no-untyped-def]
+    """Poll a job until it is done."""
+    return poll(lambda: (lambda j: j if j["status"] == "done" else None)(
+        api(client, "get", f"/api/moderation/jobs/{job_id}", token).get_json()), 30, what=f"job {job_id}")
+
+
+def test_word_list_changes_apply_to_the_next_check_without_restart(client, token):
+    assert poll(lambda: final_status(post(client, "I love grapefruit")), 20) == Status.PUBLISHED
+    api(client, "post", "/api/moderation/wordlists", token, {"op": "add", "kind": "banned", "word": "grapefruit"})
+    flagged = post(client, "I love grapefruit")
+    assert poll(lambda: final_status(flagged), 20) == Status.FLAGGED
+    with db.session_scope() as session:
+        assert session.get(Comment, flagged).matched_words == ["grapefruit"]
+    assert poll(lambda: final_status(post(client, "what the hell")), 20) == Status.FLAGGED
+    api(client, "post", "/api/moderation/wordlists", token, {"op": "add", "kind": "allowed", "word": "hell"})
+    assert poll(lambda: final_status(post(client, "what the hell")), 20) == Status.PUBLISHED
+
+
+def test_approving_queues_the_pending_translations(client, token):
+    comment_id = seed(body="bonjour merde", lang="fr", translation={"lang": "en", "status": "pending"})
+    api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token, {"action": "approve"})
+
+    def translated() -> Translation | None:
+        with db.session_scope() as session:
+            translation = session.query(Translation).filter_by(comment_id=comment_id).one()
+            return translation if translation.status != "pending" else None
+
+    translation = poll(translated, 20, what="translation after approval")
+    assert translation.status == "done" and translation.text == "[en] hello shit"
+    with db.session_scope() as session:
+        assert session.get(Comment, comment_id).status == Status.PUBLISHED  # the decision stands
+
+
+def test_preview_counts_and_rescan_applies_without_touching_decisions(client, token):
+    clean = [post(client, f"kiwi number {n}") for n in range(3)]
+    for comment_id in clean:
+        poll(lambda comment_id=comment_id: final_status(comment_id), 20)
+    decided = seed(body="kiwi decided", status=Status.PUBLISHED, words=[])
+    api(client, "post", f"/api/moderation/comments/{decided}/decision", token, {"action": "reject"})
+    # Preview: nothing changes yet, but the count is known.
+    job = api(client, "post", "/api/moderation/wordlists/preview", token,
+              {"op": "add", "kind": "banned", "word": "kiwi"})
+    assert job.status_code == 202
+    preview = wait_job(client, token, job.get_json()["id"])
+    assert preview["result"]["would_flag"] == 3 and preview["done"] == preview["total"]
+    assert all(final_status(c) == Status.PUBLISHED for c in clean)
+    # Apply and rescan.
+    api(client, "post", "/api/moderation/wordlists", token, {"op": "add", "kind": "banned", "word": "kiwi"})
+    rescan = wait_job(client, token, api(client, "post", "/api/moderation/rescan", token).get_json()["id"])
+    assert rescan["result"]["flagged"] == 3
+    assert all(final_status(c) == Status.FLAGGED for c in clean)
+    with db.session_scope() as session:
+        assert session.get(Comment, decided).status == Status.REJECTED
+        assert session.query(AuditEvent).filter_by(action="flagged").count() == 3

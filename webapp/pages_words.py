@@ -1,0 +1,104 @@
+"""Moderator pages for the word lists: add and remove words, preview a change, rescan, follow a job."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from core import jobs, wordlists
+from core.dispatch import get_dispatcher
+from core.errors import Conflict, NotFound, ValidationError
+from core.models import Job
+from webapp.auth import current_identity, login_required
+from webapp.pages import error_message
+from webapp.sessions import get_session
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("pages_words", __name__, url_prefix="/moderation")
+
+JOB_TITLES = {jobs.PREVIEW: "Preview", jobs.RESCAN: "Rescan"}
+
+
+def read_change() -> wordlists.Change:
+    """Return the change the form describes (``op``, ``kind``, ``word``); raise ValidationError."""
+    return wordlists.validate_change(
+        {"op": request.form.get("op", "add"), "kind": request.form.get("kind"), "word": request.form.get("word")}
+    )
+
+
+def start_job(kind: str, params: dict[str, str]) -> Job:
+    """Create a job, commit, then hand it to a worker."""
+    session = get_session()
+    job = jobs.create(session, kind, params, current_identity().name)
+    session.commit()
+    if not get_dispatcher(current_app.config["PARLEY"]).send_job(job.id):
+        flash("The job is queued but could not reach a worker yet; it will start once the broker is back.", "warning")
+    logger.info("Job %d (%s) started by %s", job.id, kind, current_identity().name)
+    return job
+
+
+@bp.get("/words")
+@login_required
+def words() -> ResponseReturnValue:
+    """Show the banned and allowed words in force, their version, history and recent jobs."""
+    session = get_session()
+    recent = list(session.scalars(select(Job).order_by(Job.id.desc()).limit(5)))
+    return render_template("moderation/words.html", lists=wordlists.current(session),
+                           history=wordlists.history(session, limit=30), jobs=recent, titles=JOB_TITLES)
+
+
+@bp.post("/words")
+@login_required
+def change_words() -> ResponseReturnValue:
+    """Add or remove a word; every worker checks with the new version from its next comment on."""
+    session = get_session()
+    try:
+        change = read_change()
+        version = wordlists.apply(session, change, current_identity().name)
+    except (ValidationError, Conflict, NotFound) as exc:
+        session.rollback()
+        flash(f"Word lists not changed: {error_message(exc)}", "error")
+        return redirect(url_for("pages_words.words"))
+    session.commit()
+    verb = "Added" if change.op == "add" else "Removed"
+    where = "to" if change.op == "add" else "from"
+    flash(f"{verb} “{change.word}” {where} the {change.kind} words (version {version}). "
+          "Rescan to apply it to existing comments.", "ok")
+    return redirect(url_for("pages_words.words"))
+
+
+@bp.post("/words/preview")
+@login_required
+def preview() -> ResponseReturnValue:
+    """Start counting how many comments a change would flag or unflag; show the job (no-JS path)."""
+    try:
+        change = read_change()
+    except ValidationError as exc:
+        flash(f"Nothing to preview: {error_message(exc)}", "error")
+        return redirect(url_for("pages_words.words"))
+    job = start_job(jobs.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+    return redirect(url_for("pages_words.job", job_id=job.id))
+
+
+@bp.post("/words/rescan")
+@login_required
+def rescan() -> ResponseReturnValue:
+    """Start re-checking every undecided comment with the lists in force; show the job (no-JS path)."""
+    job = start_job(jobs.RESCAN, {})
+    return redirect(url_for("pages_words.job", job_id=job.id))
+
+
+@bp.get("/jobs/<int:job_id>")
+@login_required
+def job(job_id: int) -> ResponseReturnValue:
+    """Show a job's progress; the page refreshes itself until the job is finished."""
+    try:
+        row = jobs.get(get_session(), job_id)
+    except NotFound:
+        abort(404, f"Job {job_id} doesn't exist.")
+    return render_template("moderation/job.html", job=row, title=JOB_TITLES.get(row.kind, row.kind),
+                           running=row.status in ("queued", "running"))
