@@ -1,43 +1,177 @@
-"""The scheduler daemon: a clock that only sends maintenance messages (see ``actors``)."""
+"""The scheduler daemon: a clock that only sends maintenance messages; the work runs in a worker.
+
+    python scheduler.py                  run the daemon (active, or standby while another is active)
+    python scheduler.py list             print each job with its last outcome and next run
+    python scheduler.py trigger JOB      enqueue JOB now (--dry-run for purge: only count)
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import signal
+import socket
 import sys
+import uuid
+from datetime import datetime, timedelta
 
+import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.config import Settings
-from core.logs import configure_logging
+from actors import run_maintenance
+from actors.broker import settings
+from core import maintenance, schedule
+from core.db import session_scope
+from core.models import utcnow
 
 logger = logging.getLogger("parley.scheduler")
 
 
-def build_scheduler() -> BlockingScheduler:
-    """Return the scheduler with its jobs (UTC, coalesced, one instance at a time)."""
-    return BlockingScheduler(
-        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-    )
+class Daemon:
+    """Fires the jobs while it holds the lease; a standby only renews its claim."""
+
+    def __init__(self) -> None:
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.specs = schedule.job_specs(settings)
+        self.active = False
+        self.scheduler = BlockingScheduler(
+            timezone="UTC",
+            # Never drop a late run (the default grace is 1 s); coalesce a backlog into one run.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def send(self, job: str, slot: datetime, manual: bool = False) -> bool:
+        """Enqueue (job, slot); a broker outage is logged, and the catch-up sends it later."""
+        try:
+            run_maintenance.send(job, slot.isoformat(), manual)
+        except (dramatiq.errors.DramatiqError, OSError) as exc:
+            logger.warning("Could not enqueue %s for %s (%s); will retry.", job, slot.isoformat(), exc)
+            return False
+        logger.info("Enqueued %s for slot %s.", job, slot.isoformat(), extra={"job": job})
+        return True
+
+    def renew_lease(self) -> None:
+        """Take or keep the active role; a database outage makes this process step down."""
+        try:
+            with session_scope() as session:
+                active = schedule.acquire_lease(session, self.holder, settings.scheduler_lease_seconds)
+        except SQLAlchemyError as exc:
+            logger.warning("Lease check failed (%s); standing by.", str(exc).splitlines()[0][:200])
+            active = False
+        if active and not self.active:
+            logger.info("Active scheduler is now %s.", self.holder)
+            self.active = True
+            self.catch_up(grace=timedelta(0))
+        elif not active and self.active:
+            logger.warning("Lost the scheduler lease; standing by.")
+        self.active = active
+
+    def fire(self, job: str) -> None:
+        """Send the slot that just came due (only while active)."""
+        if self.active:
+            self.send(job, self.specs[job].latest_slot(utcnow()))
+
+    def catch_up(self, grace: timedelta = timedelta(seconds=60)) -> None:
+        """Send each job's latest slot that is missing from the ledger: once, never a backlog."""
+        if not self.active:
+            return
+        now = utcnow()
+        try:
+            with session_scope() as session:
+                missing = [(name, spec.latest_slot(now)) for name, spec in self.specs.items()
+                           if not schedule.has_run(session, name, spec.latest_slot(now))]
+        except SQLAlchemyError as exc:
+            logger.warning("Catch-up skipped: %s", str(exc).splitlines()[0][:200])
+            return
+        for job, slot in missing:
+            if slot <= now - grace:
+                logger.info("Catching up %s for missed slot %s.", job, slot.isoformat())
+                self.send(job, slot)
+
+    def release(self) -> None:
+        """Hand the lease over at once on a clean stop."""
+        try:
+            with session_scope() as session:
+                schedule.release_lease(session, self.holder)
+        except SQLAlchemyError:
+            pass  # it expires by itself
+
+    def run(self) -> int:
+        """Run until SIGTERM or Ctrl-C."""
+        lease_every = max(1, settings.scheduler_lease_seconds // 3)
+        self.scheduler.add_job(self.renew_lease, "interval", seconds=lease_every, id="lease",
+                               next_run_time=utcnow())
+        self.scheduler.add_job(self.catch_up, "interval", seconds=settings.catchup_interval_seconds, id="catchup")
+        for name, spec in self.specs.items():
+            self.scheduler.add_job(self.fire, spec.trigger, args=[name], id=name)
+
+        def stop(signum: int, _frame: object) -> None:
+            logger.info("Received signal %d, stopping.", signum)
+            self.scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        logger.info("Scheduler %s started: %s.", self.holder,
+                    ", ".join(f"{s.name} ({s.schedule})" for s in self.specs.values()))
+        try:
+            self.scheduler.start()
+        except KeyboardInterrupt:
+            logger.info("Interrupted, stopping.")
+        self.release()
+        logger.info("Scheduler stopped.")
+        return 0
+
+
+def list_jobs() -> int:
+    """Print each job with its last outcome and next run."""
+    now = utcnow()
+    with session_scope() as session:
+        runs = schedule.last_runs(session)
+        lease = schedule.lease_holder(session)
+    for name, spec in schedule.job_specs(settings).items():
+        run = runs.get(name)
+        last = "never run"
+        if run:
+            finished = run.finished_at.isoformat() if run.finished_at else "-"
+            last = f"{run.status} slot={run.slot.isoformat()} finished={finished} {run.detail or ''}"
+        nxt = spec.next_slot(now)
+        sys.stdout.write(f"{name:12} {spec.schedule:24} next={nxt.isoformat() if nxt else '-'}  last: {last}\n")
+    active = lease and lease[1].replace(tzinfo=None) > now.replace(tzinfo=None)
+    sys.stdout.write(f"active scheduler: {lease[0] if active else 'none'}\n")
+    return 0
+
+
+def trigger(job: str, dry_run: bool) -> int:
+    """Enqueue *job* now (a manual slot), or print the purge count with --dry-run."""
+    if dry_run:
+        if job != "purge":
+            sys.stderr.write("--dry-run is only available for purge\n")
+            return 2
+        with session_scope() as session:
+            count = len(maintenance.purge_candidates(session, settings, utcnow()))
+        sys.stdout.write(f"purge would delete {count} rejected comments older than "
+                         f"{settings.retention_rejected_days} days\n")
+        return 0
+    run_maintenance.send(job, utcnow().isoformat(), True)
+    sys.stdout.write(f"enqueued {job}\n")
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    """Run the daemon until SIGTERM or Ctrl-C."""
-    settings = Settings.from_env()
-    configure_logging(settings)
-    scheduler = build_scheduler()
-
-    def stop(signum: int, _frame: object) -> None:
-        logger.info("Received signal %d, stopping.", signum)
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    logger.info("Scheduler started with %d jobs.", len(scheduler.get_jobs()))
-    try:
-        scheduler.start()
-    except KeyboardInterrupt:
-        logger.info("Interrupted, stopping.")
-    return 0
+    """Parse the command line and run the daemon or a command."""
+    parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("list", help="print jobs with their last outcome and next run")
+    trig = sub.add_parser("trigger", help="enqueue one job now")
+    trig.add_argument("job", choices=schedule.JOBS)
+    trig.add_argument("--dry-run", action="store_true", help="purge only: print how many would be deleted")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return list_jobs()
+    if args.command == "trigger":
+        return trigger(args.job, args.dry_run)
+    return Daemon().run()
 
 
 if __name__ == "__main__":

@@ -1,13 +1,33 @@
-"""Maintenance actors on queue ``maintenance``: moderator jobs (preview, rescan)."""
+"""Maintenance actors on queue ``maintenance``: the scheduler's jobs and moderator jobs."""
 
 from __future__ import annotations
 
 import dramatiq
 
-from actors.moderation import require_id
-from core import jobs
-from core.broker import MAINTENANCE_QUEUE, RUN_JOB
+from actors.broker import settings
+from actors.moderation import check_profanity, require_id
+from actors.translation import translate_comment
+from core import jobs, maintenance, schedule
+from core.broker import MAINTENANCE_QUEUE, RUN_JOB, RUN_MAINTENANCE
 from core.errors import ValidationError
+
+
+@dramatiq.actor(
+    actor_name=RUN_MAINTENANCE, queue_name=MAINTENANCE_QUEUE, max_retries=5, min_backoff=2_000,
+    max_backoff=120_000, throws=(ValidationError, TypeError, ValueError),
+)
+def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
+    """Run scheduler job *job* for the scheduled *slot* once (the ledger drops repeats)."""
+    if job not in maintenance.JOB_FUNCTIONS:
+        raise ValidationError(f"unknown job {job!r}")
+    outcome = maintenance.run(job, schedule.parse_slot(slot), settings, manual=manual)
+    if outcome is None:
+        return
+    # Sent after the job's transaction committed.
+    for comment_id in outcome.checks:
+        check_profanity.send(comment_id)
+    for comment_id, lang in outcome.translations:
+        translate_comment.send(comment_id, lang)
 
 
 @dramatiq.actor(

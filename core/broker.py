@@ -19,6 +19,7 @@ MAINTENANCE_QUEUE = "maintenance"
 CHECK_PROFANITY = "check_profanity"
 TRANSLATE_COMMENT = "translate_comment"
 RUN_JOB = "run_job"
+RUN_MAINTENANCE = "run_maintenance"
 
 
 def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:

@@ -50,6 +50,15 @@ def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str,
     return value
 
 
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    value = " ".join(env.get(name, "").split()) or default
+    fields = value.split(" ")
+    allowed = set("0123456789*/,-")
+    if len(fields) != 5 or not all(field and set(field) <= allowed for field in fields):
+        raise ConfigError(f"{name} must be a 5-field numeric cron expression (UTC), got {value!r}")
+    return value
+
+
 def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("TRANSLATION_TARGETS", "en")
     targets = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
@@ -83,6 +92,11 @@ class Settings:
     stuck_after_seconds: int = 300
     redispatch_max_attempts: int = 5
     retention_rejected_days: int = 30
+    redispatch_interval_seconds: int = 60
+    purge_cron: str = "30 3 * * *"
+    daily_stats_cron: str = "15 0 * * *"
+    scheduler_lease_seconds: int = 15
+    catchup_interval_seconds: int = 30
     log_level: str = "INFO"
     log_format: str = "text"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -121,6 +135,11 @@ class Settings:
             stuck_after_seconds=_int(env, "STUCK_AFTER_SECONDS", 300, minimum=1),
             redispatch_max_attempts=_int(env, "REDISPATCH_MAX_ATTEMPTS", 5, minimum=1),
             retention_rejected_days=_int(env, "RETENTION_REJECTED_DAYS", 30, minimum=0),
+            redispatch_interval_seconds=_int(env, "REDISPATCH_INTERVAL_SECONDS", 60, minimum=1),
+            purge_cron=_cron(env, "PURGE_CRON", "30 3 * * *"),
+            daily_stats_cron=_cron(env, "DAILY_STATS_CRON", "15 0 * * *"),
+            scheduler_lease_seconds=_int(env, "SCHEDULER_LEASE_SECONDS", 15, minimum=3),
+            catchup_interval_seconds=_int(env, "CATCHUP_INTERVAL_SECONDS", 30, minimum=1),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},

@@ -57,3 +57,4 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(formatter)
     root.setLevel(settings.log_level)
     logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

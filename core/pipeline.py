@@ -37,7 +37,7 @@ def claim_check(session: Session, comment_id: int, max_attempts: int) -> str | N
     claimed = session.execute(
         update(Comment)
         .where(*_undecided_pending(comment_id))
-        .values(check_attempts=Comment.check_attempts + 1)
+        .values(check_attempts=Comment.check_attempts + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
@@ -160,7 +160,7 @@ def claim_translation(session: Session, comment_id: int, lang: str, max_attempts
             Translation.lang == lang,
             Translation.status == TranslationStatus.PENDING,
         )
-        .values(attempts=Translation.attempts + 1)
+        .values(attempts=Translation.attempts + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:

@@ -36,7 +36,7 @@ class Lexicon:
 
     word_re: re.Pattern[str]  # better-profanity's words: runs of ALLOWED_CHARACTERS
     word_re_bmp: re.Pattern[str]  # the same for texts without astral characters (4x faster)
-    split_re: re.Pattern[str]  # normalised words (quotes are separators), as a capturing split
+    split_re: re.Pattern[str]  # normalised words (quotes only inside), as a capturing split
     split_re_bmp: re.Pattern[str]
     exact: View  # better-profanity's entries (lower()), coarse skeleton
     coarse: View  # normalised entries, coarse skeleton: right for any text
@@ -58,6 +58,12 @@ def _char_class(chars: Iterable[str]) -> str:
         else:
             ranges.append([p, p])
     return "[" + "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges) + "]"
+
+
+def _quoted_words(letters: str) -> str:
+    """Return a capturing pattern for words of *letters* with quotes inside but not at either end."""
+    # '"fuck"' is the word fuck, but "isn't" stays one word as in better-profanity.
+    return f"({letters}+(?:['\"]+{letters}+)*)"
 
 
 def _skeleton_table(mapping: dict[str, tuple[str, ...]], ignore: frozenset[str] = frozenset()) -> dict[int, str]:
@@ -165,8 +171,8 @@ def build_lexicon(banned: Iterable[str] = (), allowed: Iterable[str] = ()) -> Le
     lexicon = Lexicon(
         word_re=re.compile(_char_class(word_chars) + "+"),
         word_re_bmp=re.compile(_char_class(bmp) + "+"),
-        split_re=re.compile(f"({_char_class(unquoted)}+)"),
-        split_re_bmp=re.compile(f"({_char_class(unquoted & bmp)}+)"),
+        split_re=re.compile(_quoted_words(_char_class(unquoted))),
+        split_re_bmp=re.compile(_quoted_words(_char_class(unquoted & bmp))),
         exact=_view(exact_entries, coarse),
         coarse=_view(norm_entries, coarse),
         fine=_view(norm_entries, fine),

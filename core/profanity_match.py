@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 _REPEATED = re.compile(r"(.)(?=\1)", re.S)  # deleting these collapses "fuuuck" to "fuck" (3x faster than \1+)
 _RUNS = re.compile(r"(.)\1*", re.S)
 _STRETCH = 3  # a character repeated this often may stand for fewer letters
+_QUOTES = re.compile("['\"]+")
 
 
 def _skeleton(text: str, view: View) -> str:
@@ -75,10 +76,8 @@ class _Words:
         self.count = len(self.keys)
         self.view = view
 
-    def join(self, joined: str, j: int, single: bool) -> str | None:
+    def join(self, joined: str, j: int) -> str:
         """Append the key of word *j* to *joined*, collapsing a letter repeated across the gap."""
-        if not single and not self.parts[2 * j].strip("'\""):
-            return None  # "he'll" is not "hell": quotes only join letters spelled one by one
         key = self.keys[j]
         return joined + key[1:] if self.norm[self.offs[2 * j] - 1] == self.norm[self.offs[2 * j + 1]] else joined + key
 
@@ -86,8 +85,7 @@ class _Words:
         """Return True if word *i* joined with word i+1 (either way) is a prefix of some entry key."""
         if i + 1 >= self.count:
             return False
-        joined = self.join(self.keys[i], i + 1, len(self.keys[i]) == len(self.keys[i + 1]) == 1)
-        return (joined is not None and joined in prefixes) or self.with_separators(i, i + 1) in prefixes
+        return self.join(self.keys[i], i + 1) in prefixes or self.with_separators(i, i + 1) in prefixes
 
     def with_separators(self, i: int, j: int) -> str:
         """Return the collapsed skeleton of words i..j with the separators between them."""
@@ -147,6 +145,8 @@ def find_matches(lex: Lexicon, norm: str) -> list[Span]:
             )
         )
     ]
+    if "'" in norm or '"' in norm:  # "fuck's", "f'u'c'k": see _single
+        starts_at = sorted({*starts_at, *(k for k, key in enumerate(keys) if "'" in key or '"' in key)})
     if not starts_at:
         return []
     words = _Words(parts, raw_parts, norm, view)
@@ -162,30 +162,45 @@ def find_matches(lex: Lexicon, norm: str) -> list[Span]:
             run_end = run_end if i < run_end else words.run_end(i)
             if run_end - i >= _STRETCH:
                 continue
-        if words.may_continue(i, prefixes):
-            found = _longest(lex, words, i)
+        found = _longest(lex, words, i) if words.may_continue(i, prefixes) else None
+        if found is not None:
+            end_word, entry = found
+            spans.append((*words.span(i, end_word), entry))
+            resume = end_word + 1
         else:  # the common case: only the word itself can match
-            found = _single(lex, words, i)
-        if found is None:
-            continue
-        end_word, entry = found
-        spans.append((*words.span(i, end_word), entry))
-        resume = end_word + 1
+            span = _single(lex, words, i)
+            if span is not None:
+                spans.append(span)
+                resume = i + 1
     return spans
 
 
-def _single(lex: Lexicon, words: _Words, i: int) -> tuple[int, str] | None:
-    """Return (i, entry) if word *i* alone is an entry (leetspeak, stretched letters), else None."""
-    written = words.raw_parts[2 * i + 1]
-    if len(written) == len(words.keys[i]):
+def _single(lex: Lexicon, words: _Words, i: int) -> Span | None:
+    """Return the match of word *i* alone (leetspeak, stretched letters, contractions), or None."""
+    start, end = words.span(i, i)
+    text = words.norm[start:end]
+    written, key = words.raw_parts[2 * i + 1], words.keys[i]
+    if "'" in key or '"' in key:
+        # Quotes inside a word, as better-profanity reads them: "isn't" is one word, not "isn"
+        # and "t" (which would join "t its" into "tits"). A word spelled letter by letter
+        # ("f'u'c'k") is read as its letters; otherwise the part before the first quote is the
+        # word ("fuck's", "shit'll") and the rest is left alone.
+        pieces = _QUOTES.split(text)
+        if all(len(set(piece)) == 1 for piece in pieces):
+            text = "".join(pieces)
+        else:
+            text = pieces[0]
+            end = start + len(text)
+        written = _skeleton(text, words.view)
+        key = _skeleton(_REPEATED.sub("", text), words.view)
+    if len(written) == len(key):
         # Nothing repeated in the word ("as"): it can only be a plain variant, so look up the
         # uncollapsed skeleton, which keeps "as" apart from "ass".
         entries = words.view.plain.get(written, ())
     else:
-        entries = words.view.stretched.get(words.keys[i], ())
-    text = words.text(i, i, with_separators=True)
+        entries = words.view.stretched.get(key, ())
     entry = _stretched_lookup(text, entries) if entries else None
-    return (i, entry) if entry is not None and text not in lex.allowed else None
+    return (start, end, entry) if entry is not None and text not in lex.allowed else None
 
 
 def _longest(lex: Lexicon, words: _Words, i: int) -> tuple[int, str] | None:
@@ -204,10 +219,10 @@ def _longest(lex: Lexicon, words: _Words, i: int) -> tuple[int, str] | None:
         if not near and not single:
             break  # like better-profanity, words are joined over at most `limit` separators,
         if joined is not None:  # except letters spelled one by one ("f u c k", "f.u.c.k")
-            joined = words.join(joined, j, single)
-            if joined is not None and joined not in prefixes:
+            joined = words.join(joined, j)
+            if joined not in prefixes:
                 joined = None
-            elif joined is not None and joined in table:
+            elif joined in table:
                 # The same letter again is the same word, stretched: keep the first hit and the
                 # longest stretch only, so a long run costs one verification, not one per letter.
                 extends = bool(joined_hits) and joined_hits[-1] == (j - 1, joined) and len(key) == 1

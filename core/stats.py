@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
-from core.models import AuditEvent, Comment, Status
+from core.models import AuditEvent, Comment, DailyStats, Status
 
 MAX_DAYS = 366
 COUNTS = ("posted", "published", "flagged", "approved", "rejected", "purged")
@@ -89,7 +89,23 @@ def _purged_by_day(session: Session, start: datetime, end: datetime) -> dict[str
     return totals
 
 
+def stored_row(row: DailyStats) -> dict[str, Any]:
+    """Return a stored daily_stats row in the shape of ``compute``."""
+    return {
+        "day": row.day.isoformat(),
+        **{name: getattr(row, name) for name in COUNTS},
+        "latency_seconds": {"count": row.latency_count, "p50": row.latency_p50, "max": row.latency_max},
+    }
+
+
 def recent(session: Session, days: int, today: date | None = None) -> list[dict[str, Any]]:
-    """Return the last *days* days, oldest first, ending today (UTC)."""
+    """Return the last *days* days, oldest first, ending today (UTC).
+
+    Past days come from the nightly snapshot when there is one (it still counts comments purged
+    since); today and days without a snapshot are computed live.
+    """
     today = today or datetime.now(UTC).date()
-    return compute(session, today - timedelta(days=days - 1), today)
+    first = today - timedelta(days=days - 1)
+    stored = {row.day.isoformat(): stored_row(row) for row in session.scalars(
+        select(DailyStats).where(DailyStats.day >= first, DailyStats.day < today))}
+    return [stored.get(row["day"], row) for row in compute(session, first, today)]

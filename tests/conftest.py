@@ -15,9 +15,12 @@ from core.models import (
     AuditEvent,
     Comment,
     Credential,
+    DailyStats,
     Job,
+    JobRun,
     Moderator,
     RateLimit,
+    SchedulerLease,
     Translation,
     WordEntry,
     WordListVersion,
@@ -100,7 +103,7 @@ def clean_db(stack: Stack) -> Iterator[None]:
     db.configure(stack.database_url)
     with db.session_scope() as session:
         for table in (Translation, AuditEvent, RateLimit, Comment, Credential, Moderator, WordEntry,
-                      WordListVersion, Job):
+                      WordListVersion, Job, JobRun, SchedulerLease, DailyStats):
             session.execute(delete(table))
 
 

@@ -140,7 +140,8 @@ def test_bulk_decision_by_filter(client, token):
     ids = [seed(thread="spam") for _ in range(3)]
     other = seed(thread="keep")
     body = api(client, "post", "/api/moderation/decisions", token,
-               {"filter": {"status": "flagged", "thread": "spam"}, "action": "reject", "reason": "spam wave"}).get_json()
+               {"filter": {"status": "flagged", "thread": "spam"}, "action": "reject",
+                "reason": "spam wave"}).get_json()
     assert sorted(r["id"] for r in body["results"]) == ids and body["summary"]["ok"] == 3
     with db.session_scope() as session:
         assert session.get(Comment, other).status == Status.FLAGGED
@@ -156,7 +157,8 @@ def test_bulk_decision_rejects_bad_input(client, token, payload):
 
 def test_audit_lists_decisions_with_moderator_reason_and_time(client, token):
     comment_id = seed()
-    api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token, {"action": "reject", "reason": "abuse"})
+    api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token,
+        {"action": "reject", "reason": "abuse"})
     events = api(client, "get", f"/api/moderation/audit?comment_id={comment_id}", token).get_json()["events"]
     assert [(e["kind"], e["action"], e["actor"], e["reason"]) for e in events] == [("decision", "reject", "alice",
                                                                                      "abuse")]
@@ -216,3 +218,13 @@ def _csrf(client) -> str:  # type: ignore[no-untyped-def]
     client.get("/moderation/login")
     with client.session_transaction() as session:
         return session["csrf_token"]
+
+
+def test_scheduler_overview_and_admin_only_trigger(client, token):
+    overview = api(client, "get", "/api/moderation/scheduler", token).get_json()
+    assert [j["job"] for j in overview["jobs"]] == ["redispatch", "purge", "daily_stats"]
+    assert all(j["next_run"].endswith("Z") and j["last_run"] is None for j in overview["jobs"])
+    assert api(client, "post", "/api/moderation/scheduler/purge/trigger", token).status_code == 403
+    admin = make_moderator("root", role="admin")
+    assert api(client, "post", "/api/moderation/scheduler/purge/trigger", admin).status_code == 202
+    assert api(client, "post", "/api/moderation/scheduler/reboot/trigger", admin).status_code == 404

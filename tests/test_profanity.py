@@ -192,8 +192,8 @@ def test_every_evasion_class_is_detected(engine):
     evasions = [
         "FuCk", "f*ck", "sh1t", "a$$", "ｆｕｃｋ", "𝐟𝐮𝐜𝐤", "ⓕⓤⓒⓚ", "f\u200bu\u200bc\u200bk", "fu\u0336ck", "fück",
         "f\u0332u\u0332c\u0332k\u0332", "fuсk", "ѕhit", "ΑSS", "f.u.c.k", "f u c k", "f-u-c-k", "f_u_c_k", "f/u/c/k",
-        "m o t h e r f u c k e r", "fuuuuuck", "shiiiiit", "a$$$$", "f u u u c k", '"fuck"', "fuck's", "sexxx",
-        "jerkkk", "fu ck", "b i t c h", "s.h.i.t",
+        "m o t h e r f u c k e r", "fuuuuuck", "shiiiiit", "f'u'c'k", "shit'll", "a$$$$", "f u u u c k", '"fuck"',
+        "fuck's", "sexxx", "jerkkk", "fu ck", "b i t c h", "s.h.i.t",
     ]
     for text in evasions:
         assert engine.check(text).profane, text
@@ -207,6 +207,8 @@ FALSE_POSITIVES = [
     "U.S.A.", "J. R. R. Tolkien", "people did this", "Ελλάδα", "привет как дела", "naïve café", "I'm",
     # a doubled letter is not a stretch: these would otherwise read as god, asses, raper, boner, gal
     "good", "Good", "assess", "rapper", "Bonner", "gall", "inbreed", "leech",
+    # a quote inside a word keeps it one word: these would otherwise read as tits, shit, tit
+    "isn't its", "it's hit", "don't it's", "rock'n'roll", "won't", "you're", "o'clock",
 ]
 
 
@@ -224,31 +226,33 @@ def test_normalisation_flags_whatever_better_profanity_flags(corpus, reference, 
 def scan_whole_list(engine: Engine, norm: str) -> list[tuple[int, int]]:
     """Reference for find_matches: the same rules, but every candidate checked against every entry."""
     lex = engine._lex
-    entries = sorted({e for es in lex.fine.stretched.values() for e in es}, key=lambda e: (-len(e[1]), e[0]))
+    entries = tuple(sorted({e for es in lex.fine.stretched.values() for e in es}, key=lambda e: (-len(e[1]), e[0])))
     parts = lex.split_re.split(norm)
-    words, seps, offs = parts[1::2], parts[0::2], list(accumulate(map(len, parts), initial=0))
+    words, offs = parts[1::2], list(accumulate(map(len, parts), initial=0))
 
-    def single(k: int) -> bool:
-        return len(set(words[k])) == 1
+    def matches(text: str) -> bool:
+        return bool(_stretched_lookup(text, entries)) and text not in lex.allowed
 
     spans, i = [], 0
     while i < len(words):
         found = None
         for j in range(min(len(words) - 1, i + 30), i - 1, -1):  # longest first
             near = j - i <= lex.max_combinations
-            if not near and not all(single(k) for k in range(i, j + 1)):
+            if not near and not all(len(set(words[k])) == 1 for k in range(i, j + 1)):
                 continue
-            texts = []
-            if all(seps[k].strip("'\"") or all(single(q) for q in range(i, k + 1)) for k in range(i + 1, j + 1)):
-                texts.append("".join(words[i : j + 1]))
-            if near:
-                texts.append(norm[offs[2 * i + 1] : offs[2 * j + 2]])
-            if any(_stretched_lookup(t, tuple(entries)) and t not in lex.allowed for t in texts):
-                found = j
+            texts = ["".join(words[i : j + 1])] + ([norm[offs[2 * i + 1] : offs[2 * j + 2]]] if near else [])
+            if any(matches(t) for t in texts):
+                found = (offs[2 * i + 1], offs[2 * j + 2], j)
                 break
+        if found is None and re.search("['\"]", words[i]):  # a word with quotes inside: "fuck's", "f'u'c'k"
+            pieces = re.split("['\"]+", words[i])
+            text = "".join(pieces) if all(len(set(p)) == 1 for p in pieces) else pieces[0]
+            if matches(text):
+                start = offs[2 * i + 1]
+                found = (start, start + (len(words[i]) if text != pieces[0] else len(text)), i)
         if found is not None:
-            spans.append((offs[2 * i + 1], offs[2 * found + 2]))
-        i = i + 1 if found is None else found + 1
+            spans.append(found[:2])
+        i = i + 1 if found is None else found[2] + 1
     return spans
 
 

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__, url_prefix="/moderation")
 bp.add_app_template_filter(textview.show_text, "show_text")
 bp.add_app_template_filter(textview.warnings, "text_warnings")
+bp.add_app_template_filter(comments.iso, "iso")
+bp.add_app_template_global(current_identity, "current_identity")
 
 #: The queue's status choices, in the order of the tabs.
 STATUS_TABS = (Status.FLAGGED, Status.PENDING, Status.PUBLISHED, Status.REJECTED, review.ALL)
@@ -47,6 +49,13 @@ def detail_text(detail: dict[str, Any] | None) -> str:
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         parts.append(f"{key}: {shown}")
     return " · ".join(parts)
+
+
+@bp.app_template_filter("comment_warnings")
+def comment_warnings(comment: Comment) -> list[str]:
+    """Return the warning badges for everything a comment shows: author, thread, body, translations."""
+    texts = [comment.author, comment.thread, comment.body, *(t.text for t in comment.translations)]
+    return textview.warnings("\n".join(text for text in texts if text))
 
 
 def error_message(exc: ValidationError | NotFound | Conflict) -> str:
