@@ -99,6 +99,8 @@ class Settings:
     catchup_interval_seconds: int = 30
     log_level: str = "INFO"
     log_format: str = "text"
+    prometheus_multiproc_dir: str = ""
+    worker_metrics_port: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -142,5 +144,7 @@ class Settings:
             catchup_interval_seconds=_int(env, "CATCHUP_INTERVAL_SECONDS", 30, minimum=1),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
+            prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+            worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9191),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

@@ -5,8 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
+from typing import Any
 
 from core.config import Settings
+
+#: Ids describing the work in progress on this thread (message id, actor, comment id); set by the worker.
+log_context: ContextVar[dict[str, Any]] = ContextVar("log_context", default={})  # noqa: B039 (never mutated)
+
+
+class ContextFilter(logging.Filter):
+    """Copy the ids of the work in progress onto every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Attach the context; never drops a record."""
+        for key, value in log_context.get().items():
+            setattr(record, key, value)
+        record.context = "".join(f" {k}={v}" for k, v in log_context.get().items())
+        return True
 
 
 class OneLineFormatter(logging.Formatter):
@@ -46,7 +62,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
     else:
-        formatter = OneLineFormatter("%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+        formatter = OneLineFormatter("%(asctime)s %(levelname)s %(process)d %(name)s:%(context)s %(message)s")
     formatter.converter = time.gmtime
     root = logging.getLogger()
     if not root.handlers:
@@ -55,6 +71,8 @@ def configure_logging(settings: Settings) -> None:
     # and only give them Parley's format, so no line is written twice.
     for handler in root.handlers:
         handler.setFormatter(formatter)
+        if not any(isinstance(f, ContextFilter) for f in handler.filters):
+            handler.addFilter(ContextFilter())
     root.setLevel(settings.log_level)
     logging.getLogger("pika").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -146,7 +146,8 @@ def find_matches(lex: Lexicon, norm: str) -> list[Span]:
         )
     ]
     if "'" in norm or '"' in norm:  # "fuck's", "f'u'c'k": see _single
-        starts_at = sorted({*starts_at, *(k for k, key in enumerate(keys) if "'" in key or '"' in key)})
+        quoted = [k for k, key in enumerate(keys) if ("'" in key or '"' in key) and _may_match_quoted(key, prefixes)]
+        starts_at = sorted({*starts_at, *quoted})
     if not starts_at:
         return []
     words = _Words(parts, raw_parts, norm, view)
@@ -173,6 +174,14 @@ def find_matches(lex: Lexicon, norm: str) -> list[Span]:
                 spans.append(span)
                 resume = i + 1
     return spans
+
+
+def _may_match_quoted(key: str, prefixes: frozenset[str]) -> bool:
+    """Return False if _single cannot match this collapsed key with quotes inside (a cheap screen)."""
+    pieces = _QUOTES.split(key)
+    # Letters spelled one by one are always checked (joining them may collapse letters); otherwise
+    # the first piece is the collapsed skeleton of the part _single looks up.
+    return all(len(piece) == 1 for piece in pieces) or pieces[0] in prefixes
 
 
 def _single(lex: Lexicon, words: _Words, i: int) -> Span | None:

@@ -10,7 +10,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from core import db, moderators
-from core.models import Comment, Status, Translation, utcnow
+from core.models import AuditEvent, Comment, Status, Translation, utcnow
 
 PASSWORD = "correct horse battery staple"
 
@@ -82,3 +82,89 @@ class LiveServer:
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
         self.thread.join(5)
+
+
+#: Flagged comments for the screenshots: (author, thread, lang, body, matched words, translation, words in it).
+SHOWCASE_QUEUE = [
+    ("Greg Whitfield", "news/2025/city-council-budget", "en",
+     "Another 15% rise in parking fees and not a single new bus line. Whoever signed this off is a complete "
+     "asshole, and the council knows it.", ["asshole"], None, None),
+    ("Jürgen Weiß", "news/2025/city-council-budget", "de",
+     "Was für ein Bullshit-Haushalt. Die Stadt spart bei den Schulen und baut den dritten Kreisverkehr.",
+     ["bullshit"], "What a bullshit budget. The city cuts schools and builds its third roundabout.", ["bullshit"]),
+    ("Javier Ortega", "sport/derby-report", "es",
+     "El árbitro fue un puto desastre, qué partido más lamentable.", [],
+     "The referee was a fucking disaster, what a pathetic match.", ["fucking"]),
+    ("Claire Dubois", "travel/north-lincolnshire", "en",
+     "Greetings from Scunthorpe! Your photos of the steelworks at dusk are lovely.", ["cunt"], None, None),
+    ("CryptoRewards_Official", "news/2025/city-council-budget", "en",
+     "Free crypto giveaway for readers → claim at bit.ly/\u202egnp.exe\u202c", ["crypto giveaway"], None, None),
+    ("نادية", "world/elections-2025", "ar",
+     "هذا المرشح كاذب ولا يستحق صوت أحد", ["كاذب"], "This candidate is a liar and deserves nobody's vote.",
+     ["liar"]),
+]
+
+
+def seed_showcase(days: int = 14) -> dict[str, int]:
+    """Seed realistic data for the screenshots: a queue, two weeks of history, word lists, jobs."""
+    import random
+
+    from core import audit, wordlists
+    from core.models import Job
+
+    rng = random.Random(7)
+    now = utcnow()
+    ids: dict[str, int] = {}
+    authors = ["Priya N.", "Tom Baker", "lena_k", "Oskar", "M. Rossi", "Hannah", "Kwame A.", "Sofia L."]
+    with db.session_scope() as session:
+        for day in range(days, 0, -1):
+            for _ in range(rng.randint(6, 16)):
+                created = now - timedelta(days=day, minutes=rng.randint(0, 23 * 60))
+                comment = Comment(thread=rng.choice(["news/2025/city-council-budget", "sport/derby-report",
+                                                     "travel/north-lincolnshire"]),
+                                  author=rng.choice(authors), body="Thanks for the article, very informative.",
+                                  lang="en", status=Status.PUBLISHED, created_at=created, updated_at=created,
+                                  checked_at=created + timedelta(seconds=2), matched_words=[])
+                if rng.random() < 0.3:
+                    decided = created + timedelta(minutes=rng.randint(3, 6 * 60 if day > 3 else 90))
+                    action = "approve" if rng.random() < 0.55 else "reject"
+                    comment.body = "Honestly this referee was shit, but fine, well played."
+                    comment.matched_words = ["shit"]
+                    comment.flagged_at = created + timedelta(seconds=2)
+                    comment.status = Status.PUBLISHED if action == "approve" else Status.REJECTED
+                    comment.decision, comment.decided_at = action, decided
+                    comment.decided_by = rng.choice(["alice", "bob"])
+                    comment.decision_reason = None if action == "approve" else rng.choice(
+                        ["Insult aimed at another reader", "Spam link", None])
+                    session.add(comment)
+                    session.flush()
+                    session.add(AuditEvent(comment_id=comment.id, kind="decision", action=action,
+                                           actor=comment.decided_by, reason=comment.decision_reason, at=decided))
+                else:
+                    session.add(comment)
+        for index, (author, thread, lang, body, words, text, text_words) in enumerate(SHOWCASE_QUEUE):
+            created = now - timedelta(minutes=95 - index * 13)
+            comment = Comment(thread=thread, author=author, body=body, lang=lang, status=Status.FLAGGED,
+                              created_at=created, updated_at=created, checked_at=created + timedelta(seconds=1),
+                              flagged_at=created + timedelta(seconds=1), matched_words=words,
+                              censored_body=_censor(body, words))
+            if text:
+                comment.translations.append(Translation(lang="en", status="done", text=text,
+                                                        matched_words=text_words))
+            session.add(comment)
+            session.flush()
+            ids[author] = comment.id
+            audit.record(session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment.id,
+                         detail={"words": words or text_words, "source": "body" if words else "translation:en"},
+                         dedupe_key=f"flagged:{comment.id}")
+        changes = [("add", "banned", "crypto giveaway", "alice"), ("add", "allowed", "scunthorpe", "bob"),
+                   ("add", "banned", "bit.ly", "alice"), ("remove", "banned", "bit.ly", "alice"),
+                   ("add", "allowed", "dickens", "bob")]
+        for op, kind, word, by in changes:
+            wordlists.apply(session, wordlists.Change(op=op, kind=kind, word=word), by)
+        session.add(Job(kind="wordlist_preview", params={"op": "add", "kind": "allowed", "word": "scunthorpe"},
+                        status="done", done=41, total=41, created_by="bob",
+                        result={"would_flag": 0, "would_unflag": 1, "examples": [ids["Claire Dubois"]]}))
+        session.add(Job(kind="rescan", params={}, status="done", done=41, total=41, created_by="alice",
+                        result={"flagged": 1, "unflagged": 0, "examples": [ids["CryptoRewards_Official"]]}))
+    return ids

@@ -36,6 +36,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         cli,
         errors,
         health,
+        metrics,
         moderation_api,
         ops_api,
         pages,
@@ -48,6 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     sessions.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -14,6 +14,7 @@ from core.config import Settings
 from core.dispatch import get_dispatcher
 from core.errors import ValidationError
 from core.languages import normalize_language
+from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -69,6 +70,8 @@ def post_comment() -> ResponseReturnValue:
     if get_dispatcher(config).send_check(comment.id):
         comments.mark_dispatched(session, comment.id)
         session.commit()
+    else:
+        DISPATCH_FAILURES.inc()
     response = jsonify(comments.public_view(comment, config.moderation_policy))
     response.status_code = 202
     response.headers["Location"] = url_for("api.get_comment", comment_id=comment.id)

@@ -75,5 +75,8 @@ def disable(name: str) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register the command group on *app*."""
+    """Register the command groups on *app*."""
+    from webapp import cli_deadletters
+
     app.cli.add_command(group)
+    cli_deadletters.init_app(app)

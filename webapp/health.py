@@ -57,3 +57,11 @@ def readyz() -> ResponseReturnValue:
     report = {"database": check_database(), "broker": check_broker(settings.broker_url)}
     ready = all(value == "ok" for value in report.values())
     return jsonify(report), 200 if ready else 503
+
+
+@bp.get("/metrics")
+def metrics() -> ResponseReturnValue:
+    """Prometheus text: the web's request metrics and Parley's gauges."""
+    from webapp.metrics import scrape
+
+    return scrape()

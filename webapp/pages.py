@@ -58,6 +58,15 @@ def comment_warnings(comment: Comment) -> list[str]:
     return textview.warnings("\n".join(text for text in texts if text))
 
 
+@bp.app_template_filter("all_matched_words")
+def all_matched_words(comment: Comment) -> list[str]:
+    """Return the words matched in a comment and in its translations, each once."""
+    words = list(comment.matched_words or [])
+    for translation in comment.translations:
+        words += translation.matched_words or []
+    return list(dict.fromkeys(words))
+
+
 def error_message(exc: ValidationError | NotFound | Conflict) -> str:
     """Return a one-line explanation of a domain error for a flash message."""
     if isinstance(exc, ValidationError):

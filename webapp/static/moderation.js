@@ -7,9 +7,28 @@
   const FOCUS_KEY = "parley.focus";
   const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
+  const NOT_TEXT = ["checkbox", "radio", "submit", "button", "reset", "image", "file", "range", "color"];
+
   function isTyping(target) {
     if (!(target instanceof HTMLElement)) return false;
-    return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
+    if (target.tagName === "INPUT") return !NOT_TEXT.includes(target.type);
+    return target.isContentEditable || ["TEXTAREA", "SELECT"].includes(target.tagName);
+  }
+
+  function remember(index) {
+    try {
+      sessionStorage.setItem(FOCUS_KEY, JSON.stringify({ path: location.pathname, index }));
+    } catch (_) { /* storage may be disabled; focus then simply starts at the top */ }
+  }
+
+  function recall() {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(FOCUS_KEY) || "null");
+      sessionStorage.removeItem(FOCUS_KEY);
+      return saved && saved.path === location.pathname ? saved.index : null;
+    } catch (_) {
+      return null;
+    }
   }
 
   // ---- Cards and keyboard shortcuts ---------------------------------------------------------
@@ -33,7 +52,7 @@
       const button = card?.querySelector(`form.decide button[value="${action}"]`);
       if (!button) return;
       // After the redirect, focus the card that takes this one's place.
-      sessionStorage.setItem(FOCUS_KEY, JSON.stringify({ path: location.pathname, index: current }));
+      remember(current);
       button.form.requestSubmit(button);
     }
 
@@ -49,8 +68,7 @@
         cards.forEach((other, j) => other.classList.toggle("current", j === i));
       });
       card.querySelectorAll("form.decide button").forEach((button) =>
-        button.addEventListener("click", () =>
-          sessionStorage.setItem(FOCUS_KEY, JSON.stringify({ path: location.pathname, index: i }))));
+        button.addEventListener("click", () => remember(i)));
       const reason = card.querySelector(".reason-input");
       reason?.addEventListener("keydown", (event) => {
         if (event.key === "Escape") {
@@ -94,14 +112,8 @@
       event.preventDefault();
     });
 
-    const saved = sessionStorage.getItem(FOCUS_KEY);
-    sessionStorage.removeItem(FOCUS_KEY);
-    if (saved && cards.length) {
-      try {
-        const { path, index } = JSON.parse(saved);
-        if (path === location.pathname) select(index);
-      } catch (_) { /* ignore a malformed entry */ }
-    }
+    const index = recall();
+    if (index !== null && cards.length) select(index);
   }
 
   // ---- Bulk selection -----------------------------------------------------------------------
