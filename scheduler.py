@@ -8,13 +8,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
 import socket
 import sys
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -36,6 +40,7 @@ class Daemon:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.specs = schedule.job_specs(settings)
         self.active = False
+        self.last_tick = time.monotonic()
         self.scheduler = BlockingScheduler(
             timezone="UTC",
             # Never drop a late run (the default grace is 1 s); coalesce a backlog into one run.
@@ -54,6 +59,7 @@ class Daemon:
 
     def renew_lease(self) -> None:
         """Take or keep the active role; a database outage makes this process step down."""
+        self.last_tick = time.monotonic()
         try:
             with session_scope() as session:
                 active = schedule.acquire_lease(session, self.holder, settings.scheduler_lease_seconds)
@@ -90,6 +96,35 @@ class Daemon:
                 logger.info("Catching up %s for missed slot %s.", job, slot.isoformat())
                 self.send(job, slot)
 
+    def health(self) -> tuple[int, dict[str, object]]:
+        """Return the liveness answer: 200 while the clock ticks, 503 once it stalled."""
+        age = time.monotonic() - self.last_tick
+        alive = age < 3 * max(1, settings.scheduler_lease_seconds // 3) + 5
+        body = {"status": "ok" if alive else "stalled", "active": self.active, "holder": self.holder,
+                "last_tick_seconds_ago": round(age, 1)}
+        return (200 if alive else 503), body
+
+    def serve_health(self, port: int) -> None:
+        """Answer ``GET /healthz`` on *port* from a daemon thread."""
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                status, body = daemon.health() if self.path == "/healthz" else (404, {"error": "not found"})
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_args: object) -> None:
+                pass  # probes every few seconds would drown the log
+
+        server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+        threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+        logger.info("Liveness on http://0.0.0.0:%d/healthz", port)
+
     def release(self) -> None:
         """Hand the lease over at once on a clean stop."""
         try:
@@ -112,6 +147,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)
+        if settings.scheduler_health_port:
+            self.serve_health(settings.scheduler_health_port)
         logger.info("Scheduler %s started: %s.", self.holder,
                     ", ".join(f"{s.name} ({s.schedule})" for s in self.specs.values()))
         try:

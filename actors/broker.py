@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import dramatiq
 
@@ -24,13 +23,11 @@ broker = build_broker(settings, role="worker")
 broker.add_middleware(LogContext())
 #: True in processes started by the ``dramatiq`` command (not in the scheduler, which only sends).
 IS_WORKER = os.path.basename(sys.argv[0]) == "dramatiq"
-if settings.worker_metrics_port and IS_WORKER:
-    # Dramatiq reads its exposition port and database path from the environment at import;
-    # set them from our settings instead (one place reads the environment).
-    import dramatiq.middleware.prometheus as prometheus
+if settings.worker_metrics and IS_WORKER:
+    # The exposition server runs in a process forked from Dramatiq's main process, which never
+    # imports this module: its port and database path can only come from Dramatiq's own
+    # environment variables (dramatiq_prom_port, default 9191; dramatiq_prom_db).
+    from dramatiq.middleware.prometheus import Prometheus
 
-    prometheus.HTTP_PORT = settings.worker_metrics_port
-    prometheus.DB_PATH = os.path.join(tempfile.gettempdir(), f"parley-metrics-{settings.worker_metrics_port}")
-    os.makedirs(prometheus.DB_PATH, exist_ok=True)
-    broker.add_middleware(prometheus.Prometheus())
+    broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)

@@ -146,9 +146,12 @@ def replay(url: str, message_ids: set[str] | None, queues: tuple[str, ...] = QUE
                 data["queue_name"] = queue  # it may have died on the delay queue
                 data["options"] = {key: value for key, value in (data.get("options") or {}).items()
                                    if key not in ("retries", "traceback", "requeue_timestamp", "eta")}
-                # Published (and confirmed) before the dead letter is acked: a crash duplicates, never loses.
+                # Declared as Dramatiq declares it: publishing to a missing queue drops the message.
+                ch.queue_declare(queue=queue, durable=True, arguments={
+                    "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue(queue)})
+                # Published (confirmed, mandatory) before the dead letter is acked: a crash duplicates, never loses.
                 ch.basic_publish("", queue, json.dumps(data).encode(),
-                                 pika.BasicProperties(delivery_mode=2, priority=0))
+                                 pika.BasicProperties(delivery_mode=2, priority=0), mandatory=True)
                 ch.basic_ack(delivery_tag=method.delivery_tag)
                 replayed.append(letter.message_id)
     return replayed

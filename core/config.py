@@ -100,7 +100,8 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     prometheus_multiproc_dir: str = ""
-    worker_metrics_port: int = 0
+    worker_metrics: bool = True
+    scheduler_health_port: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -145,6 +146,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             log_format=_choice(env, "LOG_FORMAT", "text", ("text", "json")),
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
-            worker_metrics_port=_int(env, "WORKER_METRICS_PORT", 9191),
+            worker_metrics=env.get("WORKER_METRICS", "1").strip().lower() not in ("0", "false", "no", "off"),
+            scheduler_health_port=_int(env, "SCHEDULER_HEALTH_PORT", 9192),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

@@ -177,7 +177,7 @@ def find_matches(lex: Lexicon, norm: str) -> list[Span]:
 
 
 def _may_match_quoted(key: str, prefixes: frozenset[str]) -> bool:
-    """Return False if _single cannot match this collapsed key with quotes inside (a cheap screen)."""
+    """Return whether _single may match a word whose collapsed key has quotes inside (a cheap screen)."""
     pieces = _QUOTES.split(key)
     # Letters spelled one by one are always checked (joining them may collapse letters); otherwise
     # the first piece is the collapsed skeleton of the part _single looks up.

@@ -40,6 +40,7 @@ import pika
 import pika.exceptions
 import psycopg2
 import pytest
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,7 @@ class PrivateRabbit:
             if port_open(self._port, timeout=0.2):
                 try:
                     self.connect(socket_timeout=2, stack_timeout=4).close()
-                except pika.exceptions.AMQPError:
+                except (pika.exceptions.AMQPError, AMQPConnectorException):  # the latter: handshake timeout
                     pass
                 else:
                     break

@@ -152,7 +152,8 @@ def worker_env(database_url: str, broker_url: str, **extra: str) -> dict[str, st
         "PARLEY_ENV": "test",
         "LOG_LEVEL": "INFO",
         "dramatiq_restart_delay": "500",
-        "WORKER_METRICS_PORT": "0",
+        "WORKER_METRICS": "0",
+        "SCHEDULER_HEALTH_PORT": "0",
     }
     env.update(extra)
     return env

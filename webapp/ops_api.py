@@ -1,15 +1,16 @@
-"""Operations API for moderators: the scheduler's jobs (and triggering one, for admins)."""
+"""Operations API: the scheduler's jobs for moderators; triggering jobs and dead letters for admins."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from core import schedule, schedule_view
+from core import broker_admin, schedule, schedule_view
 from core.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE
 from core.dispatch import get_dispatcher
-from core.errors import NotFound
+from core.errors import NotFound, ValidationError
 from core.models import utcnow
+from webapp.api import read_json
 from webapp.auth import admin_required, api_auth_required
 from webapp.sessions import get_session
 
@@ -34,3 +35,30 @@ def trigger(job: str) -> ResponseReturnValue:
     if not sent:
         return jsonify({"error": {"code": "broker_unavailable", "message": "could not enqueue; retry later"}}), 503
     return jsonify({"job": job, "slot": slot, "enqueued": True}), 202
+
+
+@bp.get("/deadletters")
+@admin_required
+def dead_letters() -> ResponseReturnValue:
+    """List dead-lettered messages of every queue (admins only)."""
+    letters = broker_admin.list_dead_letters(current_app.config["PARLEY"].broker_url)
+    return jsonify({"dead_letters": [letter.as_dict() for letter in letters]})
+
+
+@bp.post("/deadletters/replay")
+@admin_required
+def replay_dead_letters() -> ResponseReturnValue:
+    """Replay ``{"message_ids": [...]}`` or ``{"all": true}`` back onto their queues (admins only)."""
+    data = read_json()
+    if not isinstance(data, dict) or not (data.get("all") is True or isinstance(data.get("message_ids"), list)):
+        raise ValidationError("say which messages", fields={"message_ids": "a list of ids, or all: true"})
+    ids = None if data.get("all") is True else {str(i) for i in data["message_ids"]}
+    replayed = broker_admin.replay(current_app.config["PARLEY"].broker_url, ids)
+    return jsonify({"replayed": replayed})
+
+
+@bp.post("/deadletters/purge")
+@admin_required
+def purge_dead_letters() -> ResponseReturnValue:
+    """Delete every dead letter (admins only)."""
+    return jsonify({"purged": broker_admin.purge(current_app.config["PARLEY"].broker_url)})

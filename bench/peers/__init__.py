@@ -1,0 +1,1 @@
+"""Reference implementations of the alternatives a user would pick instead of Parley."""

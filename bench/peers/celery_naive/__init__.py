@@ -1,0 +1,1 @@
+"""The naive peer: Celery on RabbitMQ calling better-profanity directly (see tasks.py)."""

@@ -1,0 +1,219 @@
+"""Turn one run's results into the table, the target verdicts and the plot (docs/benchmarks.png)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+#: (key, label, comparison, threshold): every target of issue #7.
+TARGETS = (
+    ("ingest_vs_bare", "Parley ingest / bare insert-and-send", ">=", 0.8),
+    ("moderation_vs_noop", "moderation drain / Dramatiq no-op drain", ">=", 0.25),
+    ("moderation_vs_celery", "moderation drain / naive Celery + better-profanity", ">=", 20.0),
+    ("e2e_p99_ms", "end-to-end p99 at 100 comments/s (ms)", "<", 100.0),
+    ("worker_rss_max_mib", "largest Parley worker process RSS (MiB)", "<", 120.0),
+)
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    """Format a number for the table (— when missing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """Compute the ratios and single figures the targets are about."""
+    r = results
+
+    def get(*path: str) -> Any:
+        node: Any = r
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    workers = [p["rss_mib"] for p in get("memory", "parley_worker") or [] if p.get("threads", 0) > 4]
+    return {
+        "ingest_vs_bare": ratio(get("ingest", "parley", "rps"), get("ingest", "bare", "rps")),
+        "moderation_vs_noop": ratio(get("moderation_drain", "rate"), get("noop_drain", "rate")),
+        "moderation_vs_celery": ratio(get("moderation_drain", "rate"), get("celery_drain", "rate")),
+        "e2e_p99_ms": get("e2e", "e2e_p99_ms"),
+        "worker_rss_max_mib": round(max(workers), 1) if workers else None,
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one PASS/FAIL entry per target."""
+    values = ratios(results)
+    out = []
+    for key, label, op, threshold in TARGETS:
+        value = values.get(key)
+        if value is None:
+            verdict = "n/a"
+        else:
+            verdict = "PASS" if (value >= threshold if op == ">=" else value < threshold) else "FAIL"
+        out.append({"key": key, "label": label, "value": value, "target": f"{op} {threshold:g}", "verdict": verdict})
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    """Return the human-readable table of every figure, ratio and verdict."""
+    r = results
+    meta = r.get("meta", {})
+    lines = [
+        f"Parley benchmarks — {meta.get('date', '?')}, {meta.get('cores', '?')} cores, commit {meta.get('commit', '?')}"
+        f"{' (quick)' if meta.get('quick') else ''}",
+        f"load average at start {meta.get('loadavg_start', '?')}, at end {meta.get('loadavg_end', '?')}",
+        "",
+        f"{'measurement':<50} {'rate':>12} {'p50 ms':>9} {'p99 ms':>9}  notes",
+        "-" * 110,
+    ]
+
+    def row(label: str, rate: Any, unit: str, p50: Any = None, p99: Any = None, note: str = "") -> None:
+        lines.append(f"{label:<50} {_num(rate):>8} {unit:<3} {_num(p50, 2):>9} {_num(p99, 2):>9}  {note}")
+
+    if "pika" in r:
+        p = r["pika"]
+        row("ceiling: raw pika publish, confirms, persistent", p["rate"], "/s", p["p50_ms"], p["p99_ms"],
+            f"{p['messages']} msgs, 1 connection")
+    ing = r.get("ingest", {})
+    if "bare" in ing:
+        b = ing["bare"]
+        row("ceiling: bare Flask insert + send (gunicorn 2x4)", b["rps"], "/s", b["p50_ms"], b["p99_ms"],
+            f"{b['ok']} ok, {ing['clients']} clients, rounds {b.get('round_rps')}")
+    if "noop_drain" in r:
+        n = r["noop_drain"]
+        row("ceiling: Dramatiq no-op drain (2 proc x 8 thr)", n["rate"], "/s", note=f"{n['count']} msgs")
+    if "parley" in ing:
+        p = ing["parley"]
+        row("Parley: POST /api/comments (gunicorn 2x4)", p["rps"], "/s", p["p50_ms"], p["p99_ms"],
+            f"{p['ok']} ok, rounds {p.get('round_rps')}, statuses {p['statuses']}")
+    if "moderation_drain" in r:
+        m = r["moderation_drain"]
+        row("Parley: moderation drain (2 proc x 8 thr)", m["rate"], "/s",
+            note=f"{m['count']} comments, {m.get('outcomes')}")
+    if "e2e" in r:
+        e = r["e2e"]
+        row(f"Parley: end-to-end POST->checked @{e['offered_rps']:g}/s", e["achieved_rps"], "/s", e["e2e_p50_ms"],
+            e["e2e_p99_ms"], f"{e['checked']} comments, max {_num(e['e2e_max_ms'])} ms")
+        row("Parley:   POST latency at that load", None, "", e["post"]["p50_ms"], e["post"]["p99_ms"],
+            f"statuses {e['post']['statuses']}")
+        row("Parley:   POST->translation done at that load", None, "", e["translation_p50_ms"],
+            e["translation_p99_ms"], f"{e['translated']} translations")
+    if "translation_drain" in r:
+        t = r["translation_drain"]
+        row("Parley: translation drain (fake LibreTranslate)", t["rate"], "/s",
+            note=f"{t['count']} translations, {t.get('outcomes')}")
+    if "celery_drain" in r:
+        c = r["celery_drain"]
+        row("peer: naive Celery + better-profanity drain", c["rate"], "/s",
+            note=f"{c['count']} comments, prefork 2, {c.get('outcomes')}")
+    lines.append("")
+    lines.append(f"{'memory after load':<50} {'RSS MiB':>12} {'PSS MiB':>9}")
+    for group, procs in r.get("memory", {}).items():
+        for proc in procs:
+            lines.append(f"  {group:<22} {proc['kind']:<25} {_num(proc.get('rss_mib')):>12} "
+                         f"{_num(proc.get('pss_mib')):>9}  pid {proc['pid']}, {proc.get('threads', '?')} threads")
+    lines.append("")
+    lines.append(f"{'target':<55} {'value':>10} {'target':>10}  verdict")
+    lines.append("-" * 86)
+    for v in verdicts(r):
+        lines.append(f"{v['label']:<55} {_num(v['value'], 2):>10} {v['target']:>10}  {v['verdict']}")
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Draw throughput, drain curves, latency distribution and memory into one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = results
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    meta = r.get("meta", {})
+    fig.suptitle(f"Parley benchmarks — {meta.get('date', '')}, {meta.get('cores', '?')} cores, one run"
+                 f"{' (quick)' if meta.get('quick') else ''}", fontsize=13)
+
+    ax = axes[0][0]
+    bars = [
+        ("pika publish\n(confirms)", r.get("pika", {}).get("rate"), "#999999"),
+        ("bare insert\n+ send", r.get("ingest", {}).get("bare", {}).get("rps"), "#999999"),
+        ("Parley\nPOST", r.get("ingest", {}).get("parley", {}).get("rps"), "#1f77b4"),
+        ("Dramatiq\nno-op drain", r.get("noop_drain", {}).get("rate"), "#999999"),
+        ("Parley\nmoderation", r.get("moderation_drain", {}).get("rate"), "#1f77b4"),
+        ("Parley\ntranslation", r.get("translation_drain", {}).get("rate"), "#1f77b4"),
+        ("Celery +\nbetter-profanity", r.get("celery_drain", {}).get("rate"), "#d62728"),
+    ]
+    bars = [b for b in bars if b[1]]
+    positions = range(len(bars))
+    ax.bar(positions, [b[1] for b in bars], color=[b[2] for b in bars])
+    ax.set_xticks(list(positions), [b[0] for b in bars], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("per second (log scale)")
+    ax.set_title("Throughput: ceilings (grey), Parley (blue), peer (red)")
+    for x, b in zip(positions, bars, strict=True):
+        ax.annotate(f"{b[1]:,.0f}", (x, b[1]), ha="center", va="bottom", fontsize=8)
+
+    ax = axes[0][1]
+    for key, label, color in (
+        ("noop_drain", "Dramatiq no-op", "#999999"),
+        ("moderation_drain", "Parley moderation", "#1f77b4"),
+        ("translation_drain", "Parley translation", "#2ca02c"),
+        ("celery_drain", "Celery + better-profanity", "#d62728"),
+    ):
+        data = r.get(key, {})
+        curve = data.get("curve") or []
+        if curve:
+            first = next((t for t, n in curve if n > 0), curve[0][0])
+            total = data["count"]
+            ax.plot([t - first for t, n in curve], [n / total for t, n in curve], color=color,
+                    label=f"{label} ({data['rate']:,.0f}/s)")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel("seconds since the first completion (symlog)")
+    ax.set_ylabel("fraction of the queue done")
+    ax.set_title("Drains of a pre-filled queue")
+    ax.legend(fontsize=8)
+
+    ax = axes[1][0]
+    e2e = r.get("e2e", {})
+    sample = e2e.get("e2e_ms_sorted_sample") or []
+    if sample:
+        ys = [(i + 1) / len(sample) for i in range(len(sample))]
+        ax.plot(sample, ys, color="#1f77b4", label="POST → published/flagged")
+        ax.axvline(100, color="#d62728", linestyle="--", label="target p99 < 100 ms")
+        ax.axhline(0.99, color="#999999", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("milliseconds (log)")
+    ax.set_ylabel("fraction of comments")
+    ax.set_title(f"End-to-end latency at {e2e.get('offered_rps', '?')} comments/s offered: "
+                 f"p50 {_num(e2e.get('e2e_p50_ms'))} ms, p99 {_num(e2e.get('e2e_p99_ms'))} ms")
+
+    ax = axes[1][1]
+    labels, values, colors = [], [], []
+    palette = {"parley_worker": "#1f77b4", "parley_web": "#aec7e8", "bare_web": "#999999", "celery": "#d62728"}
+    for group, procs in r.get("memory", {}).items():
+        for proc in procs:
+            if "parent" in proc["kind"] or proc.get("rss_mib") is None:
+                continue
+            labels.append(f"{group}\n{proc['pid']}")
+            values.append(proc["rss_mib"])
+            colors.append(palette.get(group, "#777777"))
+    ax.bar(range(len(values)), values, color=colors)
+    ax.set_xticks(range(len(values)), labels, fontsize=7)
+    ax.axhline(120, color="#d62728", linestyle="--", label="worker target 120 MiB")
+    ax.set_ylabel("RSS MiB after the load")
+    ax.set_title("Memory per process (children of gunicorn / dramatiq / celery)")
+    ax.legend(fontsize=8)
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
