@@ -75,4 +75,9 @@ def configure_logging(settings: Settings) -> None:
             handler.addFilter(ContextFilter())
     root.setLevel(settings.log_level)
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # Each failed connection attempt logs a traceback from three modules; the caller's own
+    # warning ("could not enqueue …", Dramatiq's "consumer encountered a connection error") says it once.
+    for noisy in ("pika.adapters.utils.connection_workflow", "pika.adapters.utils.io_services_utils",
+                  "pika.adapters.blocking_connection"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
