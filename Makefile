@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench services browser clean
+.PHONY: run test lint bench services browser screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(STAMP) services browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+screenshots: $(STAMP) services browser
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_browser.py -k screenshots
 
 bench: $(STAMP) services
 	$(PY) bench/bench_profanity.py
