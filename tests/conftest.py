@@ -72,6 +72,16 @@ def fake_translator():  # type: ignore[no-untyped-def]
         yield fake
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Stop every process a test body started and left running (it failed half-way), so it cannot
+    disturb the next test; processes of fixtures are their fixtures' business."""
+    before = list(support.LIVE)
+    yield
+    for proc in [p for p in support.LIVE if p not in before and not p.shared]:
+        proc.stop(timeout=5)
+
+
 @pytest.fixture(autouse=True)
 def _reset_fake(request: pytest.FixtureRequest) -> None:
     if "fake_translator" in request.fixturenames:
@@ -125,6 +135,7 @@ def client(app):  # type: ignore[no-untyped-def]
 def worker(stack: Stack) -> Iterator[support.Proc]:
     """A real ``dramatiq actors`` process on this stack (one per backend)."""
     proc = support.start_worker(stack.env())
+    proc.shared = True
     yield proc
     proc.stop()
 

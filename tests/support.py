@@ -97,18 +97,25 @@ def delete_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name)
 
 
+#: Every child process a test started and has not stopped yet (reaped after each test).
+LIVE: list[Proc] = []
+
+
 class Proc:
     """A child process whose output goes to a log file under ``test-artifacts/``."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.name = name
+        #: Owned by a fixture wider than one test (not reaped after each test).
+        self.shared = False
         self.log_path = ARTIFACTS / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.popen = subprocess.Popen(
             cmd, cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        LIVE.append(self)
 
     def log(self) -> str:
         """Return everything the process printed so far."""
@@ -141,6 +148,8 @@ class Proc:
                 self.signal(signal.SIGKILL)
                 self.popen.wait(10)
         self._log.close()
+        if self in LIVE:
+            LIVE.remove(self)
         return self.popen.returncode
 
 

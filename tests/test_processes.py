@@ -22,7 +22,7 @@ def test_make_run_explains_an_unreachable_broker():
 
 def test_scheduler_daemon_runs_and_stops_on_sigterm(stack):
     proc = support.Proc("scheduler", [sys.executable, "scheduler.py"], stack.env())
-    proc.wait_for_log("Scheduler started", timeout=30)
+    proc.wait_for_log("started:", timeout=30)
     proc.signal(signal.SIGTERM)
     assert proc.popen.wait(15) == 0
     assert "Traceback" not in proc.log()
