@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         moderation_api,
         ops_api,
         pages,
+        pages_ops,
         pages_stats,
         pages_words,
         security,
@@ -59,4 +60,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(pages_words.bp)
     app.register_blueprint(pages_stats.bp)
+    app.register_blueprint(pages_ops.bp)
     return app
