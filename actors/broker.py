@@ -7,7 +7,8 @@ import sys
 
 import dramatiq
 
-from actors.middleware import LogContext
+from actors.envelope import CheckedJSONEncoder
+from actors.middleware import LogContext, RedeliveryLane
 from core import db
 from core.broker import build_broker
 from core.config import Settings
@@ -21,6 +22,7 @@ db.configure(settings.database_url)
 #: The global broker every actor in this package is declared on.
 broker = build_broker(settings, role="worker")
 broker.add_middleware(LogContext())
+broker.add_middleware(RedeliveryLane())
 #: True in processes started by the ``dramatiq`` command (not in the scheduler, which only sends).
 IS_WORKER = os.path.basename(sys.argv[0]) == "dramatiq"
 if settings.worker_metrics and IS_WORKER:
@@ -30,4 +32,5 @@ if settings.worker_metrics and IS_WORKER:
     from dramatiq.middleware.prometheus import Prometheus
 
     broker.add_middleware(Prometheus())
+dramatiq.set_encoder(CheckedJSONEncoder())
 dramatiq.set_broker(broker)

@@ -1,7 +1,8 @@
-"""Worker middleware: put the message id, actor and comment id on every log line of a message."""
+"""Worker middleware: ids on every log line of a message; redelivered messages run one at a time."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dramatiq
@@ -25,5 +26,34 @@ class LogContext(Middleware):
                               result: Any = None, exception: BaseException | None = None) -> None:
         """Forget it once done."""
         log_context.set({})
+
+    after_skip_message = after_process_message
+
+
+class RedeliveryLane(Middleware):
+    """Runs messages that RabbitMQ redelivered (their worker died, or its connection did) one at a time.
+
+    A message that kills the worker process (OOM, segfault) takes every message running beside it down
+    too, and all of them come back together, again and again. Actors count attempts in the database
+    before working, so without this lane the innocent neighbours of a poison message would run out of
+    attempts with it; alone in the lane, only the poison dies from then on.
+    """
+
+    def __init__(self) -> None:
+        self._lane = threading.Lock()
+        self._holding = threading.local()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        """Wait for the lane when *message* is a redelivery."""
+        if getattr(message, "redelivered", False):
+            self._lane.acquire()
+            self._holding.active = True
+
+    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message, *,
+                              result: Any = None, exception: BaseException | None = None) -> None:
+        """Leave the lane, whatever the outcome."""
+        if getattr(self._holding, "active", False):
+            self._holding.active = False
+            self._lane.release()
 
     after_skip_message = after_process_message

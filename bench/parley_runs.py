@@ -48,20 +48,20 @@ def parley_env(stack: Stack, translator_url: str, **extra: str) -> dict[str, str
     return env
 
 
-def start_web(stack: Stack, env: dict[str, str]) -> tuple[Proc, str]:
+def start_web(stack: Stack, env: dict[str, str], app: str = "webapp:create_app()") -> tuple[Proc, str]:
     """Start ``gunicorn --workers 2 --threads 4 'webapp:create_app()'``; return it and its base URL."""
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS, "webapp:create_app()"]
-    proc = stack.start("parley-web", cmd, env)
+    cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS, app]
+    proc = stack.start("parley-web" if app.startswith("webapp") else "prototype-web", cmd, env)
     base = f"http://127.0.0.1:{port}"
     proc.wait_until(lambda: http_answers(base), 60, "Parley's web to answer")
     return proc, base
 
 
-def start_worker(stack: Stack, env: dict[str, str]) -> Proc:
+def start_worker(stack: Stack, env: dict[str, str], module: str = "actors") -> Proc:
     """Start ``dramatiq actors --processes 2 --threads 8`` and wait until both processes consume."""
-    cmd = [str(BIN / "dramatiq"), "actors", *WORKER_ARGS, "--worker-shutdown-timeout", "5000"]
-    proc = stack.start("parley-worker", cmd, env)
+    cmd = [str(BIN / "dramatiq"), module, *WORKER_ARGS, "--worker-shutdown-timeout", "5000"]
+    proc = stack.start("parley-worker" if module == "actors" else "prototype-worker", cmd, env)
     proc.wait_until(lambda: proc.log().count("Worker process is ready for action.") >= 2, 90, "worker ready")
     return proc
 
@@ -135,7 +135,9 @@ def _epochs(engine: Engine, query: Any) -> list[float]:
         return [value.timestamp() for value in connection.execute(query).scalars() if value is not None]
 
 
-def moderation_drain(stack: Stack, engine: Engine, env: dict[str, str], count: int) -> tuple[dict[str, Any], Proc]:
+def moderation_drain(
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors"
+) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* pending English comments, queue their checks, start the worker, time the drain.
 
     The comments have no translation rows (their language is the only target), so only checks run.
@@ -145,7 +147,7 @@ def moderation_drain(stack: Stack, engine: Engine, env: dict[str, str], count: i
     drain.prefill_dramatiq(stack, MODERATION_QUEUE, CHECK_PROFANITY, ((i,) for i in ids))
     drain.wait_depth(stack, MODERATION_QUEUE, count)
     started = time.time()
-    worker = start_worker(stack, env)
+    worker = start_worker(stack, env, module)
     ready = time.time()
     lo, hi = ids[0], ids[-1]
     in_range = (Comment.id >= lo) & (Comment.id <= hi)
@@ -183,7 +185,11 @@ def translation_drain(stack: Stack, engine: Engine, env: dict[str, str], count: 
 
 
 def e2e_steady(engine: Engine, url: str, bodies_for: Any, rate: float, seconds: float) -> dict[str, Any]:
-    """Offer *rate* POSTs/s for *seconds* (open loop), then read POST→checked latency from the database."""
+    """Offer *rate* POSTs/s for *seconds* (open loop), then read POST→checked latency from the database.
+
+    A 2-second warm-up at the same rate goes first (not counted), so no figure includes a cold start.
+    """
+    open_loop(url, bodies_for, rate, 2.0, clients=32)
     load: LoadResult = open_loop(url, bodies_for, rate, seconds, clients=32)
     ids = sorted(load.ids)
     if not ids:

@@ -1,6 +1,6 @@
 """Profile the ingest path and the worker under load: py-spy on the real processes, pyinstrument in-process.
 
-Usage (from the repository root):  .venv/bin/python bench/profile_hotspots.py [--seconds 10]
+Usage (from the repository root):  .venv/bin/python bench/profile_hotspots.py [--seconds 10] [--prototypes]
 
 On its own private database and vhost (like run_all.py):
 1. py-spy samples both gunicorn workers of Parley while 16 clients POST /api/comments;
@@ -34,10 +34,10 @@ OWN = re.compile(r"\((?:core|webapp|actors)/")
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
 
 
-def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def py_spy(pid: int, seconds: float, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     """Start py-spy sampling *pid* and its subprocesses for *seconds* into raw collapsed stacks."""
     cmd = [str(BIN / "py-spy"), "record", "--pid", str(pid), "--subprocesses", "--duration", str(int(seconds)),
-           "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
+           "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking", *(["--gil"] if gil else [])]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -47,7 +47,7 @@ def frame_name(frame: str) -> str:
     return f"{match['func']} ({match['file']})" if match else frame.strip()
 
 
-def hotspots(raw: Path, top: int = 20) -> str:
+def hotspots(raw: Path, top: int = 20, what: str = "on CPU or in a blocking C call, idle threads excluded") -> str:
     """Summarise collapsed stacks: top self time, and top inclusive time of Parley's own functions."""
     own_self: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -64,20 +64,20 @@ def hotspots(raw: Path, top: int = 20) -> str:
         own_self[frame_name(frames[-1])] += count
         for name in {frame_name(f) for f in frames if OWN.search(f)}:
             inclusive[name] += count
-    lines = [f"{raw.name}: {total} samples (CPU only, idle threads excluded)", "", "top self time:"]
+    lines = [f"{raw.name}: {total} samples ({what})", "", "top self time:"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in own_self.most_common(top)]
     lines += ["", "top inclusive time, Parley's functions:"]
     lines += [f"  {n / total:6.1%}  {name}" for name, n in inclusive.most_common(top)]
     return "\n".join(lines)
 
 
-def profile_ingest(stack: Stack, env: dict[str, str], seconds: float) -> str:
+def profile_ingest(stack: Stack, env: dict[str, str], seconds: float, app: str, tag: str) -> str:
     """Sample Parley's gunicorn workers under a closed-loop POST load."""
-    web, base = parley_runs.start_web(stack, env)
+    web, base = parley_runs.start_web(stack, env, app)
     url = f"{base}/api/comments"
     payloads = Payloads(lang="fr", tag="profile")
     loadgen.closed_loop(url, payloads, 16, 2)
-    out = OUT / "ingest.raw.txt"
+    out = OUT / f"ingest{tag}.raw.txt"
     spy = py_spy(web.pid, seconds, out)
     result = loadgen.closed_loop(url, payloads, 16, seconds)
     spy.wait(60)
@@ -86,21 +86,22 @@ def profile_ingest(stack: Stack, env: dict[str, str], seconds: float) -> str:
     return f"ingest under py-spy: {result.rps:.0f} req/s\n" + hotspots(out)
 
 
-def profile_worker(stack: Stack, env: dict[str, str], seconds: float) -> str:
-    """Sample both worker processes while they drain pre-filled moderation messages."""
+def profile_worker(stack: Stack, env: dict[str, str], seconds: float, module: str, tag: str) -> str:
+    """Sample both worker processes while they drain pre-filled moderation messages (all, then GIL holders)."""
     engine = parley_runs.engine_for(stack)
-    count = int(seconds * 600)
+    count = int(seconds * 1000)
     ids = parley_runs.insert_comments(engine, count, tag="profile", lang="en")
     drain.prefill_dramatiq(stack, "moderation", "check_profanity", ((i,) for i in ids))
     drain.wait_depth(stack, "moderation", count)
-    worker = parley_runs.start_worker(stack, env)
-    out = OUT / "worker.raw.txt"
-    spy = py_spy(worker.pid, seconds, out)
-    spy.wait(seconds + 60)
+    worker = parley_runs.start_worker(stack, env, module)
+    out, gil_out = OUT / f"worker{tag}.raw.txt", OUT / f"worker{tag}.gil.raw.txt"
+    spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
+    for spy in spies:
+        spy.wait(seconds + 60)
     stack.stop(worker)
     stack.purge("moderation")
     engine.dispose()
-    return hotspots(out)
+    return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
 
 
 def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> str:
@@ -143,7 +144,11 @@ def main() -> None:
     """Set up a private stack, profile, print and save the hot spots, tear down."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--prototypes", action="store_true", help="profile bench/prototypes/ instead of Parley")
     args = parser.parse_args()
+    app, module, tag = "webapp:create_app()", "actors", ""
+    if args.prototypes:
+        app, module, tag = "bench.prototypes.fast_web:create_app()", "bench.prototypes.fast_actors", ".prototype"
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack()
     try:
@@ -154,14 +159,16 @@ def main() -> None:
         fake.wait_until(lambda: http_answers(f"http://127.0.0.1:{port}"), 30, "fake translator")
         env = parley_runs.parley_env(stack, f"http://127.0.0.1:{port}/")
         reports = [
-            ("py-spy: gunicorn workers during POST /api/comments", profile_ingest(stack, env, args.seconds)),
-            ("py-spy: dramatiq worker processes during the moderation drain", profile_worker(stack, env, args.seconds)),
-            ("pyinstrument in-process", profile_in_process(stack, env)),
+            ("py-spy: gunicorn workers during POST /api/comments", profile_ingest(stack, env, args.seconds, app, tag)),
+            ("py-spy: dramatiq worker processes during the moderation drain",
+             profile_worker(stack, env, args.seconds, module, tag)),
         ]
+        if not args.prototypes:
+            reports.append(("pyinstrument in-process", profile_in_process(stack, env)))
     finally:
         stack.close()
     text = "\n\n".join(f"=== {title} ===\n{body}" for title, body in reports)
-    (OUT / "hotspots.txt").write_text(text)
+    (OUT / f"hotspots{tag}.txt").write_text(text)
     print(text)
     print(f"\nsaved under {OUT}; {time.strftime('%H:%M:%S')}")
 

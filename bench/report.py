@@ -38,23 +38,36 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
     def ratio(a: Any, b: Any) -> float | None:
         return round(a / b, 3) if a and b else None
 
-    workers = [p["rss_mib"] for p in get("memory", "parley_worker") or [] if p.get("threads", 0) > 4]
+    def rss_max(group: str) -> float | None:
+        workers = [p["rss_mib"] for p in get("memory", group) or [] if p.get("threads", 0) > 4]
+        return round(max(workers), 1) if workers else None
+
     return {
         "ingest_vs_bare": ratio(get("ingest", "parley", "rps"), get("ingest", "bare", "rps")),
         "moderation_vs_noop": ratio(get("moderation_drain", "rate"), get("noop_drain", "rate")),
         "moderation_vs_celery": ratio(get("moderation_drain", "rate"), get("celery_drain", "rate")),
         "e2e_p99_ms": get("e2e", "e2e_p99_ms"),
-        "worker_rss_max_mib": round(max(workers), 1) if workers else None,
+        "worker_rss_max_mib": rss_max("parley_worker"),
     }
 
 
-def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return one PASS/FAIL entry per target."""
-    values = ratios(results)
+def prototype_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """The same figures for the prototypes of the proposed fixes (bench/prototypes/), when measured."""
+    shadow = dict(results)
+    shadow["ingest"] = {**results.get("ingest", {}), "parley": results.get("ingest", {}).get("prototype")}
+    shadow["moderation_drain"] = results.get("prototype_moderation_drain")
+    shadow["e2e"] = results.get("prototype_e2e")
+    shadow["memory"] = {"parley_worker": results.get("memory", {}).get("parley_worker_prototype")}
+    return ratios(shadow)
+
+
+def verdicts(results: dict[str, Any], prototypes: bool = False) -> list[dict[str, Any]]:
+    """Return one PASS/FAIL entry per target (for Parley, or for the prototypes)."""
+    values = prototype_ratios(results) if prototypes else ratios(results)
     out = []
     for key, label, op, threshold in TARGETS:
         value = values.get(key)
-        if value is None:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
             verdict = "n/a"
         else:
             verdict = "PASS" if (value >= threshold if op == ">=" else value < threshold) else "FAIL"
@@ -94,10 +107,17 @@ def table(results: dict[str, Any]) -> str:
         p = ing["parley"]
         row("Parley: POST /api/comments (gunicorn 2x4)", p["rps"], "/s", p["p50_ms"], p["p99_ms"],
             f"{p['ok']} ok, rounds {p.get('round_rps')}, statuses {p['statuses']}")
+    if "prototype" in ing:
+        p = ing["prototype"]
+        row("  prototype fix: POST /api/comments", p["rps"], "/s", p["p50_ms"], p["p99_ms"],
+            f"{p['ok']} ok, rounds {p.get('round_rps')}, statuses {p['statuses']}")
     if "moderation_drain" in r:
         m = r["moderation_drain"]
         row("Parley: moderation drain (2 proc x 8 thr)", m["rate"], "/s",
             note=f"{m['count']} comments, {m.get('outcomes')}")
+    if "prototype_moderation_drain" in r:
+        m = r["prototype_moderation_drain"]
+        row("  prototype fix: moderation drain", m["rate"], "/s", note=f"{m['count']} comments, {m.get('outcomes')}")
     if "e2e" in r:
         e = r["e2e"]
         row(f"Parley: end-to-end POST->checked @{e['offered_rps']:g}/s", e["achieved_rps"], "/s", e["e2e_p50_ms"],
@@ -105,6 +125,14 @@ def table(results: dict[str, Any]) -> str:
         row("Parley:   POST latency at that load", None, "", e["post"]["p50_ms"], e["post"]["p99_ms"],
             f"statuses {e['post']['statuses']}")
         row("Parley:   POST->translation done at that load", None, "", e["translation_p50_ms"],
+            e["translation_p99_ms"], f"{e['translated']} translations")
+    if "prototype_e2e" in r:
+        e = r["prototype_e2e"]
+        row(f"  prototype fix: end-to-end @{e['offered_rps']:g}/s", e["achieved_rps"], "/s", e["e2e_p50_ms"],
+            e["e2e_p99_ms"], f"{e['checked']} comments, max {_num(e['e2e_max_ms'])} ms")
+        row("  prototype fix:   POST latency at that load", None, "", e["post"]["p50_ms"], e["post"]["p99_ms"],
+            f"statuses {e['post']['statuses']}")
+        row("  prototype fix:   POST->translation done", None, "", e["translation_p50_ms"],
             e["translation_p99_ms"], f"{e['translated']} translations")
     if "translation_drain" in r:
         t = r["translation_drain"]
@@ -125,6 +153,11 @@ def table(results: dict[str, Any]) -> str:
     lines.append("-" * 86)
     for v in verdicts(r):
         lines.append(f"{v['label']:<55} {_num(v['value'], 2):>10} {v['target']:>10}  {v['verdict']}")
+    if "prototype_moderation_drain" in r or "prototype" in ing:
+        lines.append("")
+        lines.append("the same targets with the prototypes of the proposed fixes (bench/prototypes/, same run):")
+        for v in verdicts(r, prototypes=True):
+            lines.append(f"{v['label']:<55} {_num(v['value'], 2):>10} {v['target']:>10}  {v['verdict']}")
     return "\n".join(lines)
 
 
@@ -146,8 +179,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("pika publish\n(confirms)", r.get("pika", {}).get("rate"), "#999999"),
         ("bare insert\n+ send", r.get("ingest", {}).get("bare", {}).get("rps"), "#999999"),
         ("Parley\nPOST", r.get("ingest", {}).get("parley", {}).get("rps"), "#1f77b4"),
+        ("prototype\nPOST", (r.get("ingest", {}).get("prototype") or {}).get("rps"), "#9ecae1"),
         ("Dramatiq\nno-op drain", r.get("noop_drain", {}).get("rate"), "#999999"),
         ("Parley\nmoderation", r.get("moderation_drain", {}).get("rate"), "#1f77b4"),
+        ("prototype\nmoderation", (r.get("prototype_moderation_drain") or {}).get("rate"), "#9ecae1"),
         ("Parley\ntranslation", r.get("translation_drain", {}).get("rate"), "#1f77b4"),
         ("Celery +\nbetter-profanity", r.get("celery_drain", {}).get("rate"), "#d62728"),
     ]
@@ -157,7 +192,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_xticks(list(positions), [b[0] for b in bars], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("per second (log scale)")
-    ax.set_title("Throughput: ceilings (grey), Parley (blue), peer (red)")
+    ax.set_title("Throughput: ceilings (grey), Parley (blue), proposed fix (light blue), peer (red)", fontsize=10)
     for x, b in zip(positions, bars, strict=True):
         ax.annotate(f"{b[1]:,.0f}", (x, b[1]), ha="center", va="bottom", fontsize=8)
 
@@ -165,6 +200,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for key, label, color in (
         ("noop_drain", "Dramatiq no-op", "#999999"),
         ("moderation_drain", "Parley moderation", "#1f77b4"),
+        ("prototype_moderation_drain", "prototype moderation", "#9ecae1"),
         ("translation_drain", "Parley translation", "#2ca02c"),
         ("celery_drain", "Celery + better-profanity", "#d62728"),
     ):
@@ -183,14 +219,16 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][0]
     e2e = r.get("e2e", {})
-    sample = e2e.get("e2e_ms_sorted_sample") or []
-    if sample:
-        ys = [(i + 1) / len(sample) for i in range(len(sample))]
-        ax.plot(sample, ys, color="#1f77b4", label="POST → published/flagged")
-        ax.axvline(100, color="#d62728", linestyle="--", label="target p99 < 100 ms")
-        ax.axhline(0.99, color="#999999", linestyle=":", linewidth=1)
-        ax.set_xscale("log")
-        ax.legend(fontsize=8)
+    for key, label, color in (("e2e", "Parley", "#1f77b4"), ("prototype_e2e", "prototype fix", "#9ecae1")):
+        sample = (r.get(key) or {}).get("e2e_ms_sorted_sample") or []
+        if sample:
+            ys = [(i + 1) / len(sample) for i in range(len(sample))]
+            ax.plot(sample, ys, color=color, label=f"{label}: POST → published/flagged, p99 "
+                    f"{_num(r[key]['e2e_p99_ms'])} ms")
+    ax.axvline(100, color="#d62728", linestyle="--", label="target p99 < 100 ms")
+    ax.axhline(0.99, color="#999999", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.legend(fontsize=8)
     ax.set_xlabel("milliseconds (log)")
     ax.set_ylabel("fraction of comments")
     ax.set_title(f"End-to-end latency at {e2e.get('offered_rps', '?')} comments/s offered: "
@@ -198,12 +236,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][1]
     labels, values, colors = [], [], []
-    palette = {"parley_worker": "#1f77b4", "parley_web": "#aec7e8", "bare_web": "#999999", "celery": "#d62728"}
+    palette = {"parley_worker": "#1f77b4", "parley_web": "#aec7e8", "bare_web": "#999999", "celery": "#d62728",
+               "parley_worker_prototype": "#9ecae1", "parley_web_prototype": "#c6dbef"}
     for group, procs in r.get("memory", {}).items():
         for proc in procs:
             if "parent" in proc["kind"] or proc.get("rss_mib") is None:
                 continue
-            labels.append(f"{group}\n{proc['pid']}")
+            labels.append(f"{group.replace('_prototype', ' proto').replace('_', ' ')}\n{proc['threads']} thr")
             values.append(proc["rss_mib"])
             colors.append(palette.get(group, "#777777"))
     ax.bar(range(len(values)), values, color=colors)

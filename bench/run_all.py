@@ -1,6 +1,6 @@
 """Every benchmark of issue #7 in one run, so the ratios hold on a noisy 2-core machine.
 
-Usage (from the repository root):  .venv/bin/python bench/run_all.py [--quick] [--skip-peer]
+Usage (from the repository root):  .venv/bin/python bench/run_all.py [--quick] [--prototypes] [--skip-peer]
 
 Creates a private PostgreSQL database and RabbitMQ vhost, starts a fake LibreTranslate server, measures in
 order: raw pika publish; bare Flask insert-and-send vs Parley's POST /api/comments (interleaved rounds,
@@ -66,6 +66,8 @@ def log(message: str) -> None:
 
 
 STARTED = time.perf_counter()
+PROTOTYPE_WEB = "bench.prototypes.fast_web:create_app()"
+PROTOTYPE_WORKER = "bench.prototypes.fast_actors"
 
 
 def start_translator(stack: Stack) -> str:
@@ -77,22 +79,26 @@ def start_translator(stack: Stack) -> str:
     return base + "/"
 
 
-def ingest(stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any]) -> tuple[Any, str]:
-    """Bare endpoint vs Parley's POST, interleaved A-B / B-A rounds; return Parley's web process and base URL."""
+def ingest(
+    stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any], prototypes: bool
+) -> dict[str, tuple[Any, str]]:
+    """Bare endpoint vs Parley's POST (vs the prototype), rotating the order each round; return the web servers."""
     bare_proc, bare_url = ceilings.start_bare_web(stack)
-    web_proc, base = parley_runs.start_web(stack, env)
-    parley_url = f"{base}/api/comments"
+    servers = {"parley": parley_runs.start_web(stack, env)}
+    if prototypes:
+        servers["prototype"] = parley_runs.start_web(stack, env, app=PROTOTYPE_WEB)
+    urls = {"bare": bare_url, **{name: f"{base}/api/comments" for name, (_proc, base) in servers.items()}}
     payloads = Payloads(lang="fr")
     clients, seconds = cfg["clients"], cfg["ingest_seconds"]
-    for url in (bare_url, parley_url):
+    for url in urls.values():
         loadgen.closed_loop(url, payloads, clients, cfg["warmup_seconds"])
-    runs: dict[str, list[loadgen.LoadResult]] = {"bare": [], "parley": []}
+    runs: dict[str, list[loadgen.LoadResult]] = {name: [] for name in urls}
+    names = list(urls)
     for n in range(cfg["ingest_rounds"]):
-        order = (("bare", bare_url), ("parley", parley_url))
-        for name, url in order if n % 2 == 0 else reversed(order):
-            result = loadgen.closed_loop(url, payloads, clients, seconds)
+        for name in names[n % len(names):] + names[: n % len(names)]:  # rotate: no side always goes first
+            result = loadgen.closed_loop(urls[name], payloads, clients, seconds)
             runs[name].append(result)
-            log(f"  ingest round {n + 1} {name:<6}: {result.rps:7.1f} req/s, p50 "
+            log(f"  ingest round {n + 1} {name:<9}: {result.rps:7.1f} req/s, p50 "
                 f"{loadgen.percentile(result.latencies_s, 50) * 1000:.1f} ms, statuses {dict(result.statuses)}")
     summary: dict[str, Any] = {"clients": clients, "seconds_per_round": seconds, "rounds": cfg["ingest_rounds"]}
     for name, parts in runs.items():
@@ -108,7 +114,7 @@ def ingest(stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict
     stack.stop(bare_proc)
     # The ingest's check messages are not part of any drain: drop them (their comments just stay pending).
     stack.purge("moderation", "bare")
-    return web_proc, base
+    return servers
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -126,18 +132,21 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         results["pika"] = ceilings.pika_publish(stack, cfg["pika_seconds"])
         log(f"  {results['pika']['rate']:.0f} msgs/s")
 
-        log("ingest: bare insert-and-send vs Parley POST /api/comments (interleaved)")
-        web_proc, base = ingest(stack, env, cfg, results)
+        log("ingest: bare insert-and-send vs Parley POST /api/comments (interleaved rounds)")
+        servers = ingest(stack, env, cfg, results, args.prototypes)
 
         log(f"ceiling: Dramatiq no-op drain of {cfg['noop_messages']} messages")
         results["noop_drain"] = ceilings.noop_drain(stack, cfg["noop_messages"])
         log(f"  {results['noop_drain']['rate']:.0f} msgs/s")
 
-        log(f"Parley moderation drain of {cfg['moderation_comments']} comments")
-        results["moderation_drain"], worker = parley_runs.moderation_drain(stack, engine, env,
-                                                                          cfg["moderation_comments"])
-        log(f"  {results['moderation_drain']['rate']:.0f} comments/s {results['moderation_drain']['outcomes']}")
-        stack.stop(worker)
+        drains = [("moderation_drain", "actors")]
+        if args.prototypes:
+            drains.append(("prototype_moderation_drain", PROTOTYPE_WORKER))
+        for key, module in drains:
+            log(f"{key.replace('_', ' ')} of {cfg['moderation_comments']} comments ({module})")
+            results[key], worker = parley_runs.moderation_drain(stack, engine, env, cfg["moderation_comments"], module)
+            log(f"  {results[key]['rate']:.0f} comments/s {results[key]['outcomes']}")
+            stack.stop(worker)
 
         log(f"Parley translation drain of {cfg['translation_comments']} translations")
         results["translation_drain"], worker = parley_runs.translation_drain(stack, engine, env,
@@ -145,15 +154,23 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         log(f"  {results['translation_drain']['rate']:.0f} translations/s "
             f"{results['translation_drain']['outcomes']}")
 
-        log(f"end-to-end latency at {cfg['e2e_rate']} comments/s for {cfg['e2e_seconds']} s (web + worker)")
-        results["e2e"] = parley_runs.e2e_steady(engine, f"{base}/api/comments", Payloads(lang="fr", tag="e2e"),
-                                                cfg["e2e_rate"], cfg["e2e_seconds"])
-        e2e = results["e2e"]
-        log(f"  POST->checked p50 {e2e['e2e_p50_ms']} ms, p99 {e2e['e2e_p99_ms']} ms")
-        results["memory"]["parley_web"] = parley_runs.process_memory(web_proc, "gunicorn worker")
-        results["memory"]["parley_worker"] = parley_runs.process_memory(worker, "dramatiq process")
-        stack.stop(worker)
-        stack.stop(web_proc)
+        rate, seconds = cfg["e2e_rate"], cfg["e2e_seconds"]
+        for key, web_name in (("e2e", "parley"), ("prototype_e2e", "prototype")):
+            if web_name not in servers:
+                continue
+            web_proc, base = servers[web_name]
+            if worker is None:
+                worker = parley_runs.start_worker(stack, env, PROTOTYPE_WORKER)
+            log(f"{key}: steady {rate} comments/s for {seconds} s ({web_name} web + worker)")
+            results[key] = parley_runs.e2e_steady(engine, f"{base}/api/comments", Payloads(lang="fr", tag=key),
+                                                  rate, seconds)
+            log(f"  POST->checked p50 {results[key]['e2e_p50_ms']} ms, p99 {results[key]['e2e_p99_ms']} ms")
+            suffix = "" if key == "e2e" else "_prototype"
+            results["memory"][f"parley_web{suffix}"] = parley_runs.process_memory(web_proc, "gunicorn worker")
+            results["memory"][f"parley_worker{suffix}"] = parley_runs.process_memory(worker, "dramatiq process")
+            stack.stop(worker)
+            stack.stop(web_proc)
+            worker = None
 
         if not args.skip_peer:
             log(f"peer: naive Celery + better-profanity drain of {cfg['celery_comments']} comments")
@@ -171,6 +188,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a ~2-minute smoke run")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the Celery peer")
+    parser.add_argument("--prototypes", action="store_true",
+                        help="also measure the prototypes of the proposed fixes (bench/prototypes/)")
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks.png", help="where to draw the plot")
     args = parser.parse_args()
@@ -202,6 +221,9 @@ def main() -> int:
     results["meta"]["seconds"] = round(time.perf_counter() - STARTED, 1)
     results["ratios"] = report.ratios(results)
     results["targets"] = report.verdicts(results)
+    if args.prototypes:
+        results["prototype_ratios"] = report.prototype_ratios(results)
+        results["prototype_targets"] = report.verdicts(results, prototypes=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
     print()
