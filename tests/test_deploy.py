@@ -30,7 +30,7 @@ def test_rabbitmq_keeps_its_data_across_container_recreation():
 
 def test_every_dependency_has_a_healthcheck_and_apps_wait_for_migrations():
     services = compose()["services"]
-    for name in ("rabbitmq", "postgres", "web"):
+    for name in ("rabbitmq", "postgres", "web", "worker", "scheduler"):
         assert "healthcheck" in services[name], name
     for name in ("web", "worker", "scheduler"):
         depends = services[name]["depends_on"]
