@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import importlib
 import logging
 import re
 import threading
@@ -14,11 +13,10 @@ from urllib.parse import quote_plus
 
 from core.config import Settings
 from core.languages import normalize_language
+from core.translation_http import DEFAULT_TIMEOUT, install_shim, local
 
 logger = logging.getLogger(__name__)
 
-#: Used only when deep_translator is called outside this adapter (no per-call timeout in scope).
-_DEFAULT_TIMEOUT = 10.0
 _TRANSIENT_STATUS = frozenset({403, 408, 425, 429})
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 #: Cut points, coarsest first: paragraph, line, sentence end, whitespace. Below that: between code points.
@@ -61,81 +59,6 @@ class Translator(Protocol):
     def translate(self, text: str, source: str | None, target: str) -> str: ...
 
 
-#: Per thread: ``timeout`` of the adapter call in progress, ``response`` of its last HTTP request.
-_local = threading.local()
-
-
-class _TimedRequests:
-    """Stand-in for ``requests`` inside one deep_translator module: bounds every call, remembers the response."""
-
-    def __init__(self, real: Any, rewrite: Callable[[str, dict[str, Any]], str] | None) -> None:
-        self._real, self._rewrite = real, rewrite
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def request(self, method: str, url: str, **kwargs: Any) -> Any:
-        timeout = getattr(_local, "timeout", None) or _DEFAULT_TIMEOUT
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = timeout  # per connect/read: also ends an abandoned call once the server goes quiet
-        if self._rewrite is not None:
-            method = self._rewrite(method, kwargs)
-        outcome: list[tuple[bool, Any]] = []
-
-        def fetch() -> None:
-            try:
-                outcome.append((True, self._real.request(method, url, **kwargs)))
-            except BaseException as exc:  # handed to the caller's thread below
-                outcome.append((False, exc))
-
-        # A server trickling bytes never trips a per-read timeout: bound the whole call, abandon it when late.
-        worker = threading.Thread(target=fetch, name="translation-http", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        if not outcome:
-            raise self._real.exceptions.ReadTimeout(f"no complete response within {timeout} s")
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        _local.response = value
-        return value
-
-    def get(self, url: str, params: Any = None, **kwargs: Any) -> Any:
-        return self.request("GET", url, params=params, **kwargs)
-
-    def post(self, url: str, data: Any = None, json: Any = None, **kwargs: Any) -> Any:
-        return self.request("POST", url, data=data, json=json, **kwargs)
-
-
-def _libre_rewrite(method: str, kwargs: dict[str, Any]) -> str:
-    # deep-translator puts q in the query string, where long or non-Latin text hits URL limits: send a form body.
-    if method == "POST" and kwargs.get("params") and not kwargs.get("data"):
-        kwargs["data"] = kwargs.pop("params")
-    return method
-
-
-def _deepl_rewrite(method: str, kwargs: dict[str, Any]) -> str:
-    # DeepL takes the key in a header (query-string auth is deprecated); auto-detect means no source_lang.
-    params = dict(kwargs.pop("params", None) or {})
-    if key := params.pop("auth_key", None):
-        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"DeepL-Auth-Key {key}"}
-    if str(params.get("source_lang", "")).lower() == "auto":
-        del params["source_lang"]
-    kwargs["data"] = params
-    return "POST"
-
-
-_install_lock = threading.Lock()
-
-
-def _install_shim(provider: str) -> None:
-    module = importlib.import_module(f"deep_translator.{provider}")  # google, libre, mymemory, deepl
-    with _install_lock:
-        if not isinstance(module.requests, _TimedRequests):
-            rewrite = {"libre": _libre_rewrite, "deepl": _deepl_rewrite}.get(provider)
-            module.requests = _TimedRequests(module.requests, rewrite)
-
-
 def _status_error(status: int | None, unknown: str) -> TranslationError:
     if status is None:
         return TransientTranslationError(unknown)
@@ -149,7 +72,7 @@ def _classify(exc: BaseException) -> TranslationError:
     from deep_translator import exceptions as dt
 
     rex, perm, trans = requests.exceptions, PermanentTranslationError, TransientTranslationError
-    response = getattr(_local, "response", None)
+    response = getattr(local, "response", None)
     status = getattr(response, "status_code", None)
     if isinstance(exc, (dt.ServerException, dt.RequestError)):  # the library drops the status: use ours
         return _status_error(status, "connection error" if response is None else "request failed")
@@ -178,7 +101,7 @@ def _classify(exc: BaseException) -> TranslationError:
 def _mymemory_ok() -> None:
     # MyMemory reports quota/auth problems as HTTP 200 + responseStatus, with a warning as the "translation".
     try:
-        status = int(_local.response.json().get("responseStatus", 200))
+        status = int(local.response.json().get("responseStatus", 200))
     except Exception:  # the library parsed this body already; oddities here are not ours to judge
         return
     if status != 200:
@@ -290,7 +213,7 @@ class _DeepTranslator:
     def __init__(self, name: str, settings: Settings) -> None:
         self._name, self._provider, self._settings = name, _PROVIDERS[name], settings
         timeout = settings.translation_timeout_seconds
-        self._timeout = float(timeout) if timeout and timeout > 0 else _DEFAULT_TIMEOUT
+        self._timeout = float(timeout) if timeout and timeout > 0 else DEFAULT_TIMEOUT
 
     def translate(self, text: str, source: str | None, target: str) -> str:
         """Translate *text* (``source=None``: auto-detect); raise a TranslationError subclass on failure."""
@@ -317,8 +240,8 @@ class _DeepTranslator:
         return result
 
     def _call(self, core: str, src: str, tgt: str) -> str:
-        _install_shim(self._name)
-        _local.timeout, _local.response = self._timeout, None
+        install_shim(self._name)
+        local.timeout, local.response = self._timeout, None
         try:
             engine = _make_engine(self._name, self._settings)
             engine.source, engine.target = src, tgt  # validated and mapped by _provider_code
@@ -333,7 +256,7 @@ class _DeepTranslator:
             logger.warning("translation via %s failed: %s (%s)", self._name, error.reason, type(exc).__name__)
             raise error from exc
         finally:
-            _local.timeout, _local.response = None, None
+            local.timeout, local.response = None, None
         if not isinstance(result, str) or not result.strip():
             raise PermanentTranslationError("empty result")
         result = result.strip()
