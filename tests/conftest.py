@@ -107,6 +107,15 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture
+def vhost(stack: Stack) -> Iterator[str]:
+    """A private RabbitMQ vhost nobody consumes from (queue depths are exact); yields its URL."""
+    name = support.unique("parley_vhost")
+    url = support.create_vhost(name)
+    yield url
+    support.delete_vhost(name)
+
+
+@pytest.fixture
 def clean_db(stack: Stack) -> Iterator[None]:
     """Empty every table after the test."""
     yield

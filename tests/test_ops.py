@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pika
@@ -24,15 +23,6 @@ from tests.conftest import free_port
 from tests.moderation_support import make_moderator, seed
 
 VALID = {"thread": "ops", "author": "a", "body": "bonjour", "lang": "fr"}
-
-
-@pytest.fixture
-def vhost(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A private vhost nobody consumes from; yields its AMQP URL."""
-    name = support.unique("parley_ops")
-    url = support.create_vhost(name)
-    yield url
-    support.delete_vhost(name)
 
 
 @pytest.fixture

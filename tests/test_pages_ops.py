@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pika
 import pytest
 
 from core import db, moderators
-from tests import support
 from tests.moderation_support import PASSWORD
 from tests.test_pages import login, post_form
-
-
-@pytest.fixture
-def vhost(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A private vhost nobody consumes from."""
-    name = support.unique("parley_pages_ops")
-    url = support.create_vhost(name)
-    yield url
-    support.delete_vhost(name)
 
 
 @pytest.fixture
