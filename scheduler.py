@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from actors import run_maintenance
 from actors.broker import settings
 from core import maintenance, schedule
+from core.comments import iso
 from core.db import session_scope
 from core.models import utcnow
 
@@ -170,10 +171,8 @@ def list_jobs() -> int:
         run = runs.get(name)
         last = "never run"
         if run:
-            finished = run.finished_at.isoformat() if run.finished_at else "-"
-            last = f"{run.status} slot={run.slot.isoformat()} finished={finished} {run.detail or ''}"
-        nxt = spec.next_slot(now)
-        sys.stdout.write(f"{name:12} {spec.schedule:24} next={nxt.isoformat() if nxt else '-'}  last: {last}\n")
+            last = f"{run.status} slot={iso(run.slot)} finished={iso(run.finished_at) or '-'} {run.detail or ''}"
+        sys.stdout.write(f"{name:12} {spec.schedule:24} next={iso(spec.next_slot(now)) or '-'}  last: {last}\n")
     active = lease and lease[1].replace(tzinfo=None) > now.replace(tzinfo=None)
     sys.stdout.write(f"active scheduler: {lease[0] if active else 'none'}\n")
     return 0

@@ -29,9 +29,11 @@ def live_server(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
         except requests.RequestException:  # not listening yet, or still booting
             return False
 
-    support.poll(up, 30, interval=0.2, what="gunicorn to answer")
-    yield base
-    proc.stop()
+    try:
+        support.poll(up, 30, interval=0.2, what="gunicorn to answer")
+        yield base
+    finally:
+        proc.stop()
 
 
 def wait_status(base: str, comment_id: int, wanted: set[str]) -> dict:
