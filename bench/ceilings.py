@@ -17,6 +17,7 @@ import pika
 import psycopg2
 
 from bench import drain
+from bench.cpu import CpuMeter, Window
 from bench.loadgen import percentile
 from bench.noop_actors import ACTOR as NOOP_ACTOR
 from bench.noop_actors import QUEUE as NOOP_QUEUE
@@ -59,7 +60,7 @@ def noop_worker(stack: Stack) -> Proc:
     return stack.start("noop-worker", cmd, {"BROKER_URL": stack.broker_url, "BENCH_PG_DSN": stack.dsn})
 
 
-def noop_drain(stack: Stack, count: int) -> dict[str, Any]:
+def noop_drain(stack: Stack, count: int, meter: CpuMeter | None = None) -> dict[str, Any]:
     """Pre-fill *count* no-op messages, start the worker, and time the drain."""
     with psycopg2.connect(stack.dsn) as connection, connection.cursor() as cursor:
         cursor.execute(NOOP_TABLE_SQL)
@@ -69,6 +70,7 @@ def noop_drain(stack: Stack, count: int) -> dict[str, Any]:
     reader = psycopg2.connect(stack.dsn)
     reader.autocommit = True
     series: list[tuple[float, int]] = []
+    window = Window(meter, count)
     started = time.time()
     worker = noop_worker(stack)
     try:
@@ -81,11 +83,13 @@ def noop_drain(stack: Stack, count: int) -> dict[str, Any]:
                 cursor.execute("SELECT coalesce(sum(n), 0) FROM bench_noop_counts")
                 done = int(cursor.fetchone()[0])
                 series.append((time.time(), done))
+                window.see(done)
                 time.sleep(0.02)
     finally:
         reader.close()
         stack.stop(worker)
     result = drain.rate_from_series(series, count, started)
+    result["cpu"] = window.result()
     result["curve"] = [(round(t - started, 3), n) for t, n in series[:: max(1, len(series) // 200)]]
     return result
 

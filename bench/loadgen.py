@@ -83,6 +83,7 @@ class Client:
     """One keep-alive HTTP/1.1 connection that reconnects when the server closes it."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
+        """Target *url* (host, port and path); connect lazily."""
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -106,6 +107,9 @@ class Client:
                 self.close()
                 if attempt == 2:
                     raise
+            except (OSError, http.client.HTTPException):
+                self.close()  # a half-used connection cannot send again: the next call reconnects
+                raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -139,6 +143,7 @@ def closed_loop(url: str, bodies: BodyFactory, clients: int, duration: float) ->
     deadline = [0.0]
 
     def run() -> None:
+        """One client: post back-to-back until the deadline."""
         client = Client(url)
         start_gate.wait()
         try:
@@ -151,7 +156,7 @@ def closed_loop(url: str, bodies: BodyFactory, clients: int, duration: float) ->
                     break
                 try:
                     status, data = client.post(body, headers)
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     with lock:
                         result.errors[type(exc).__name__] += 1
                     continue
@@ -178,6 +183,7 @@ def open_loop(url: str, bodies: BodyFactory, rate: float, duration: float, clien
     jobs: queue.Queue[tuple[int, float] | None] = queue.Queue()
 
     def run() -> None:
+        """One connection: post each scheduled job as soon as it is free."""
         client = Client(url)
         try:
             while (job := jobs.get()) is not None:
@@ -185,7 +191,7 @@ def open_loop(url: str, bodies: BodyFactory, rate: float, duration: float, clien
                 body, headers = bodies(n)
                 try:
                     status, data = client.post(body, headers)
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     with lock:
                         result.errors[type(exc).__name__] += 1
                     continue
@@ -227,6 +233,7 @@ def main() -> None:
     payload = args.body.encode()
 
     def bodies(_n: int) -> tuple[bytes, dict[str, str]]:
+        """Return the fixed body."""
         return payload, {}
 
     if args.rate:

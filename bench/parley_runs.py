@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, func, insert, select
 
 from bench import drain
 from bench.ceilings import GUNICORN_ARGS, WORKER_ARGS
+from bench.cpu import CpuMeter, Window, summarize
 from bench.loadgen import LoadResult, open_loop, percentile
 from bench.services import BIN, Proc, Stack, children, cmdline, free_port, http_answers, memory_of
 from bench.workload import bodies
@@ -115,11 +116,15 @@ def insert_comments(
     return ids
 
 
-def _wait_all(engine: Engine, query: Any, total: int, timeout: float, worker: Proc | None, what: str) -> None:
-    """Poll *query* (a count) every 0.25 s until it reaches *total*."""
+def _wait_all(
+    engine: Engine, query: Any, total: int, timeout: float, worker: Proc | None, what: str, window: Window | None = None
+) -> None:
+    """Poll *query* (a count) every 0.25 s until it reaches *total*; let *window* snapshot the CPU on the way."""
     deadline = time.monotonic() + timeout
     done = 0
     while done < total:
+        if window is not None:
+            window.see(done)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: {done}/{total} after {timeout:.0f} s")
         if worker is not None and not worker.alive():
@@ -136,7 +141,7 @@ def _epochs(engine: Engine, query: Any) -> list[float]:
 
 
 def moderation_drain(
-    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors"
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors", meter: CpuMeter | None = None
 ) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* pending English comments, queue their checks, start the worker, time the drain.
 
@@ -151,10 +156,12 @@ def moderation_drain(
     ready = time.time()
     lo, hi = ids[0], ids[-1]
     in_range = (Comment.id >= lo) & (Comment.id <= hi)
+    window = Window(meter, count)
     _wait_all(engine, select(func.count()).where(in_range, Comment.status != Status.PENDING), count,
-              max(120.0, count / 20), worker, "moderation drain")
+              max(120.0, count / 20), worker, "moderation drain", window)
     times = _epochs(engine, select(Comment.checked_at).where(in_range))
     result = drain.rate_from_times(times, started)
+    result["cpu"] = window.result()
     result["worker_startup_s"] = round(ready - started, 2)
     with engine.connect() as connection:
         statuses = dict(connection.execute(
@@ -164,19 +171,24 @@ def moderation_drain(
     return result, worker
 
 
-def translation_drain(stack: Stack, engine: Engine, env: dict[str, str], count: int) -> tuple[dict[str, Any], Proc]:
+def translation_drain(
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors",
+    meter: CpuMeter | None = None,
+) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* published French comments with a pending English translation, drain them."""
     ids = insert_comments(engine, count, tag="translate", lang="fr", status=Status.PUBLISHED, translate_to="en")
     drain.prefill_dramatiq(stack, TRANSLATION_QUEUE, TRANSLATE_COMMENT, ((i, "en") for i in ids))
     drain.wait_depth(stack, TRANSLATION_QUEUE, count)
     started = time.time()
-    worker = start_worker(stack, env)
+    worker = start_worker(stack, env, module)
     lo, hi = ids[0], ids[-1]
     in_range = (Translation.comment_id >= lo) & (Translation.comment_id <= hi)
+    window = Window(meter, count)
     _wait_all(engine, select(func.count()).where(in_range, Translation.status != TranslationStatus.PENDING), count,
-              max(120.0, count / 20), worker, "translation drain")
+              max(120.0, count / 20), worker, "translation drain", window)
     times = _epochs(engine, select(Translation.updated_at).where(in_range))
     result = drain.rate_from_times(times, started)
+    result["cpu"] = window.result()
     with engine.connect() as connection:
         result["outcomes"] = dict(connection.execute(
             select(Translation.status, func.count()).where(in_range).group_by(Translation.status)).all())
@@ -184,13 +196,17 @@ def translation_drain(stack: Stack, engine: Engine, env: dict[str, str], count: 
     return result, worker
 
 
-def e2e_steady(engine: Engine, url: str, bodies_for: Any, rate: float, seconds: float) -> dict[str, Any]:
+def e2e_steady(
+    engine: Engine, url: str, bodies_for: Any, rate: float, seconds: float, meter: CpuMeter | None = None
+) -> dict[str, Any]:
     """Offer *rate* POSTs/s for *seconds* (open loop), then read POST→checked latency from the database.
 
     A 2-second warm-up at the same rate goes first (not counted), so no figure includes a cold start.
     """
     open_loop(url, bodies_for, rate, 2.0, clients=32)
+    before = meter.snapshot() if meter else None
     load: LoadResult = open_loop(url, bodies_for, rate, seconds, clients=32)
+    cpu = summarize(*CpuMeter.diff(before, meter.snapshot()), len(load.ids)) if meter and before else None
     ids = sorted(load.ids)
     if not ids:
         raise RuntimeError(f"steady load got no 202: {load.summary()}")
@@ -223,6 +239,7 @@ def e2e_steady(engine: Engine, url: str, bodies_for: Any, rate: float, seconds: 
         "translation_p50_ms": round(percentile(translated, 50) * 1000, 2),
         "translation_p99_ms": round(percentile(translated, 99) * 1000, 2),
         "e2e_ms_sorted_sample": [round(v * 1000, 2) for v in sorted(checked)[:: max(1, len(checked) // 400)]],
+        "cpu": cpu,
     }
 
 
@@ -233,7 +250,9 @@ def celery_worker(stack: Stack) -> Proc:
     return stack.start("celery-worker", cmd, {"BROKER_URL": stack.broker_url, "DATABASE_URL": stack.db_url})
 
 
-def celery_drain(stack: Stack, engine: Engine, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def celery_drain(
+    stack: Stack, engine: Engine, count: int, meter: CpuMeter | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Queue *count* checks with Celery's own client, start the peer's worker, time the drain; also its memory."""
     os.environ["BROKER_URL"] = stack.broker_url  # read by the peer's module at import
     os.environ["DATABASE_URL"] = stack.db_url
@@ -249,14 +268,16 @@ def celery_drain(stack: Stack, engine: Engine, count: int) -> tuple[dict[str, An
     worker = celery_worker(stack)
     lo, hi = ids[0], ids[-1]
     in_range = (Comment.id >= lo) & (Comment.id <= hi)
+    window = Window(meter, count)
     try:
         _wait_all(engine, select(func.count()).where(in_range, Comment.status != Status.PENDING), count,
-                  max(180.0, count / 2), worker, "celery drain")
+                  max(180.0, count / 2), worker, "celery drain", window)
         memory = process_memory(worker, "celery")
     finally:
         stack.stop(worker)
     times = _epochs(engine, select(Comment.checked_at).where(in_range))
     result = drain.rate_from_times(times, started)
+    result["cpu"] = window.result()
     with engine.connect() as connection:
         result["outcomes"] = dict(connection.execute(
             select(Comment.status, func.count()).where(in_range).group_by(Comment.status)).all())

@@ -4,8 +4,10 @@ Usage (from the repository root):  .venv/bin/python bench/profile_hotspots.py [-
 
 On its own private database and vhost (like run_all.py):
 1. py-spy samples both gunicorn workers of Parley while 16 clients POST /api/comments;
-2. py-spy samples both ``dramatiq actors`` processes while they drain pre-filled moderation messages;
-3. pyinstrument profiles 300 POSTs through Flask's test client and 300 ``pipeline.check_comment`` calls
+2. py-spy samples both ``dramatiq actors`` processes while they drain pre-filled moderation messages
+   (every sampled thread, then only threads holding the GIL, i.e. Python CPU);
+3. the same during a translation drain against tests/fake_translator.py;
+4. pyinstrument profiles 300 POSTs through Flask's test client and 300 ``pipeline.check_comment`` calls
    in this process (same database and broker).
 Writes raw stacks and reports under bench/results/profiles/ and prints the top hot spots
 (self time, and inclusive time of Parley's own functions). Profiling slows the processes down: take
@@ -94,12 +96,32 @@ def profile_worker(stack: Stack, env: dict[str, str], seconds: float, module: st
     drain.prefill_dramatiq(stack, "moderation", "check_profanity", ((i,) for i in ids))
     drain.wait_depth(stack, "moderation", count)
     worker = parley_runs.start_worker(stack, env, module)
+    time.sleep(2)  # past start-up (the profanity engine is built on the first message)
     out, gil_out = OUT / f"worker{tag}.raw.txt", OUT / f"worker{tag}.gil.raw.txt"
     spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
     for spy in spies:
         spy.wait(seconds + 60)
     stack.stop(worker)
     stack.purge("moderation")
+    engine.dispose()
+    return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
+
+
+def profile_translation(stack: Stack, env: dict[str, str], seconds: float, module: str, tag: str) -> str:
+    """Sample both worker processes while they drain pre-filled translation messages (fake LibreTranslate)."""
+    engine = parley_runs.engine_for(stack)
+    count = int(seconds * 500)
+    ids = parley_runs.insert_comments(engine, count, tag="profile-tr", lang="fr", status="published", translate_to="en")
+    drain.prefill_dramatiq(stack, "translation", "translate_comment", ((i, "en") for i in ids))
+    drain.wait_depth(stack, "translation", count)
+    worker = parley_runs.start_worker(stack, env, module)
+    time.sleep(2)
+    out, gil_out = OUT / f"translation{tag}.raw.txt", OUT / f"translation{tag}.gil.raw.txt"
+    spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
+    for spy in spies:
+        spy.wait(seconds + 60)
+    stack.stop(worker)
+    stack.purge("translation")
     engine.dispose()
     return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
 
@@ -162,6 +184,8 @@ def main() -> None:
             ("py-spy: gunicorn workers during POST /api/comments", profile_ingest(stack, env, args.seconds, app, tag)),
             ("py-spy: dramatiq worker processes during the moderation drain",
              profile_worker(stack, env, args.seconds, module, tag)),
+            ("py-spy: dramatiq worker processes during the translation drain",
+             profile_translation(stack, env, args.seconds, module, tag)),
         ]
         if not args.prototypes:
             reports.append(("pyinstrument in-process", profile_in_process(stack, env)))

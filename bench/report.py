@@ -28,6 +28,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
     r = results
 
     def get(*path: str) -> Any:
+        """Return results[path…], or None when any key is missing."""
         node: Any = r
         for key in path:
             if not isinstance(node, dict) or key not in node:
@@ -36,9 +37,11 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         return node
 
     def ratio(a: Any, b: Any) -> float | None:
+        """Return a / b rounded, or None when either is missing."""
         return round(a / b, 3) if a and b else None
 
     def rss_max(group: str) -> float | None:
+        """Return the largest RSS of the worker processes (not the exporter fork) of *group*."""
         workers = [p["rss_mib"] for p in get("memory", group) or [] if p.get("threads", 0) > 4]
         return round(max(workers), 1) if workers else None
 
@@ -89,6 +92,7 @@ def table(results: dict[str, Any]) -> str:
     ]
 
     def row(label: str, rate: Any, unit: str, p50: Any = None, p99: Any = None, note: str = "") -> None:
+        """Append one line of the table."""
         lines.append(f"{label:<50} {_num(rate):>8} {unit:<3} {_num(p50, 2):>9} {_num(p99, 2):>9}  {note}")
 
     if "pika" in r:
@@ -138,10 +142,15 @@ def table(results: dict[str, Any]) -> str:
         t = r["translation_drain"]
         row("Parley: translation drain (fake LibreTranslate)", t["rate"], "/s",
             note=f"{t['count']} translations, {t.get('outcomes')}")
+    if "prototype_translation_drain" in r:
+        t = r["prototype_translation_drain"]
+        row("  prototype fix: translation drain", t["rate"], "/s",
+            note=f"{t['count']} translations, {t.get('outcomes')}")
     if "celery_drain" in r:
         c = r["celery_drain"]
         row("peer: naive Celery + better-profanity drain", c["rate"], "/s",
             note=f"{c['count']} comments, prefork 2, {c.get('outcomes')}")
+    lines.extend(cpu_lines(r))
     lines.append("")
     lines.append(f"{'memory after load':<50} {'RSS MiB':>12} {'PSS MiB':>9}")
     for group, procs in r.get("memory", {}).items():
@@ -161,6 +170,39 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cpu_phases(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return (label, unit, cpu summary) of every phase that measured CPU."""
+    r = results
+    ing = r.get("ingest", {})
+    phases = [
+        ("bare insert + send", "request", (ing.get("bare") or {}).get("cpu")),
+        ("Parley POST", "request", (ing.get("parley") or {}).get("cpu")),
+        ("prototype POST", "request", (ing.get("prototype") or {}).get("cpu")),
+        ("Dramatiq no-op drain", "message", (r.get("noop_drain") or {}).get("cpu")),
+        ("Parley moderation drain", "comment", (r.get("moderation_drain") or {}).get("cpu")),
+        ("prototype moderation drain", "comment", (r.get("prototype_moderation_drain") or {}).get("cpu")),
+        ("Parley translation drain", "translation", (r.get("translation_drain") or {}).get("cpu")),
+        ("prototype translation drain", "translation", (r.get("prototype_translation_drain") or {}).get("cpu")),
+        ("Parley e2e @100/s", "comment", (r.get("e2e") or {}).get("cpu")),
+        ("prototype e2e @100/s", "comment", (r.get("prototype_e2e") or {}).get("cpu")),
+        ("Celery peer drain", "comment", (r.get("celery_drain") or {}).get("cpu")),
+    ]
+    return [(label, unit, cpu) for label, unit, cpu in phases if cpu]
+
+
+def cpu_lines(results: dict[str, Any]) -> list[str]:
+    """Return the table of CPU per request/message by process group, for every phase."""
+    phases = cpu_phases(results)
+    if not phases:
+        return []
+    lines = ["", "CPU per item by process group (ms of CPU per request/message; cores in use), from /proc:"]
+    for label, unit, cpu in phases:
+        parts = [f"{group} {g['ms_per_item']:.2f} ms ({g['cores']:.2f} c)"
+                 for group, g in cpu["groups"].items() if g["cores"] >= 0.02]
+        lines.append(f"  {label + ' [per ' + unit + ']':<44} " + "; ".join(parts))
+    return lines
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     """Draw throughput, drain curves, latency distribution and memory into one PNG."""
     import matplotlib
@@ -169,32 +211,34 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     r = results
-    fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(15, 10))
     meta = r.get("meta", {})
     fig.suptitle(f"Parley benchmarks — {meta.get('date', '')}, {meta.get('cores', '?')} cores, one run"
                  f"{' (quick)' if meta.get('quick') else ''}", fontsize=13)
 
     ax = axes[0][0]
     bars = [
-        ("pika publish\n(confirms)", r.get("pika", {}).get("rate"), "#999999"),
-        ("bare insert\n+ send", r.get("ingest", {}).get("bare", {}).get("rps"), "#999999"),
-        ("Parley\nPOST", r.get("ingest", {}).get("parley", {}).get("rps"), "#1f77b4"),
-        ("prototype\nPOST", (r.get("ingest", {}).get("prototype") or {}).get("rps"), "#9ecae1"),
-        ("Dramatiq\nno-op drain", r.get("noop_drain", {}).get("rate"), "#999999"),
-        ("Parley\nmoderation", r.get("moderation_drain", {}).get("rate"), "#1f77b4"),
-        ("prototype\nmoderation", (r.get("prototype_moderation_drain") or {}).get("rate"), "#9ecae1"),
-        ("Parley\ntranslation", r.get("translation_drain", {}).get("rate"), "#1f77b4"),
-        ("Celery +\nbetter-profanity", r.get("celery_drain", {}).get("rate"), "#d62728"),
+        ("pika publish, confirms (ceiling)", r.get("pika", {}).get("rate"), "#999999"),
+        ("bare insert + send (ceiling)", r.get("ingest", {}).get("bare", {}).get("rps"), "#999999"),
+        ("Parley POST /api/comments", r.get("ingest", {}).get("parley", {}).get("rps"), "#1f77b4"),
+        ("prototype fix: POST", (r.get("ingest", {}).get("prototype") or {}).get("rps"), "#9ecae1"),
+        ("Dramatiq no-op drain (ceiling)", r.get("noop_drain", {}).get("rate"), "#999999"),
+        ("Parley moderation drain", r.get("moderation_drain", {}).get("rate"), "#1f77b4"),
+        ("prototype fix: moderation drain", (r.get("prototype_moderation_drain") or {}).get("rate"), "#9ecae1"),
+        ("Parley translation drain", r.get("translation_drain", {}).get("rate"), "#2ca02c"),
+        ("prototype fix: translation drain", (r.get("prototype_translation_drain") or {}).get("rate"), "#98df8a"),
+        ("Celery + better-profanity (peer)", r.get("celery_drain", {}).get("rate"), "#d62728"),
     ]
-    bars = [b for b in bars if b[1]]
+    bars = [b for b in bars if b[1]][::-1]
     positions = range(len(bars))
-    ax.bar(positions, [b[1] for b in bars], color=[b[2] for b in bars])
-    ax.set_xticks(list(positions), [b[0] for b in bars], fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("per second (log scale)")
-    ax.set_title("Throughput: ceilings (grey), Parley (blue), proposed fix (light blue), peer (red)", fontsize=10)
-    for x, b in zip(positions, bars, strict=True):
-        ax.annotate(f"{b[1]:,.0f}", (x, b[1]), ha="center", va="bottom", fontsize=8)
+    ax.barh(positions, [b[1] for b in bars], color=[b[2] for b in bars])
+    ax.set_yticks(list(positions), [b[0] for b in bars], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("requests or messages per second (log scale)")
+    ax.set_title("Throughput: ceilings grey, Parley blue/green, proposed fix light blue, peer red", fontsize=10)
+    for y, b in zip(positions, bars, strict=True):
+        ax.annotate(f" {b[1]:,.0f}/s", (b[1], y), ha="left", va="center", fontsize=8)
+    ax.set_xlim(right=max(b[1] for b in bars) * 4)
 
     ax = axes[0][1]
     for key, label, color in (
@@ -202,6 +246,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("moderation_drain", "Parley moderation", "#1f77b4"),
         ("prototype_moderation_drain", "prototype moderation", "#9ecae1"),
         ("translation_drain", "Parley translation", "#2ca02c"),
+        ("prototype_translation_drain", "prototype translation", "#98df8a"),
         ("celery_drain", "Celery + better-profanity", "#d62728"),
     ):
         data = r.get(key, {})
@@ -211,8 +256,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
             total = data["count"]
             ax.plot([t - first for t, n in curve], [n / total for t, n in curve], color=color,
                     label=f"{label} ({data['rate']:,.0f}/s)")
-    ax.set_xscale("symlog", linthresh=1)
-    ax.set_xlabel("seconds since the first completion (symlog)")
+    ax.set_xlabel("seconds since the first completion")
     ax.set_ylabel("fraction of the queue done")
     ax.set_title("Drains of a pre-filled queue")
     ax.legend(fontsize=8)
@@ -242,17 +286,38 @@ def plot(results: dict[str, Any], path: Path) -> None:
         for proc in procs:
             if "parent" in proc["kind"] or proc.get("rss_mib") is None:
                 continue
-            labels.append(f"{group.replace('_prototype', ' proto').replace('_', ' ')}\n{proc['threads']} thr")
+            kind = "exporter fork" if group.startswith("parley_worker") and proc.get("threads", 0) <= 4 else "process"
+            labels.append(f"{group.replace('_prototype', ' (prototype)').replace('_', ' ')} {kind}, "
+                          f"{proc.get('threads', '?')} threads")
             values.append(proc["rss_mib"])
             colors.append(palette.get(group, "#777777"))
-    ax.bar(range(len(values)), values, color=colors)
-    ax.set_xticks(range(len(values)), labels, fontsize=7)
-    ax.axhline(120, color="#d62728", linestyle="--", label="worker target 120 MiB")
-    ax.set_ylabel("RSS MiB after the load")
-    ax.set_title("Memory per process (children of gunicorn / dramatiq / celery)")
-    ax.legend(fontsize=8)
+    labels, values, colors = labels[::-1], values[::-1], colors[::-1]
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels, fontsize=7)
+    ax.axvline(120, color="#d62728", linestyle="--", label="worker target 120 MiB")
+    ax.set_xlabel("RSS MiB after the load")
+    ax.set_title("Memory per child process (gunicorn / dramatiq / celery)")
+    ax.legend(fontsize=8, loc="lower right")
 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def main() -> None:
+    """Re-print the table and redraw the plot of a saved run: ``python -m bench.report [results.json] [png]``."""
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "bench" / "results" / "latest.json"
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else root / "docs" / "benchmarks.png"
+    results = json.loads(source.read_text())
+    print(table(results))
+    plot(results, target)
+    print(f"plot: {target}")
+
+
+if __name__ == "__main__":
+    main()

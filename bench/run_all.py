@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ceilings, loadgen, parley_runs, report  # noqa: E402
+from bench.cpu import CpuMeter, summarize  # noqa: E402
 from bench.services import BIN, RESULTS, ROOT, Stack, free_port, http_answers  # noqa: E402
 from bench.workload import Payloads  # noqa: E402
 
@@ -80,7 +82,7 @@ def start_translator(stack: Stack) -> str:
 
 
 def ingest(
-    stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any], prototypes: bool
+    stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any], prototypes: bool, meter: CpuMeter
 ) -> dict[str, tuple[Any, str]]:
     """Bare endpoint vs Parley's POST (vs the prototype), rotating the order each round; return the web servers."""
     bare_proc, bare_url = ceilings.start_bare_web(stack)
@@ -93,10 +95,14 @@ def ingest(
     for url in urls.values():
         loadgen.closed_loop(url, payloads, clients, cfg["warmup_seconds"])
     runs: dict[str, list[loadgen.LoadResult]] = {name: [] for name in urls}
+    cpu: dict[str, tuple[float, Counter[str]]] = {name: (0.0, Counter()) for name in urls}
     names = list(urls)
     for n in range(cfg["ingest_rounds"]):
         for name in names[n % len(names):] + names[: n % len(names)]:  # rotate: no side always goes first
+            before = meter.snapshot()
             result = loadgen.closed_loop(urls[name], payloads, clients, seconds)
+            spent, ticks = CpuMeter.diff(before, meter.snapshot())
+            cpu[name] = (cpu[name][0] + spent, cpu[name][1] + ticks)
             runs[name].append(result)
             log(f"  ingest round {n + 1} {name:<9}: {result.rps:7.1f} req/s, p50 "
                 f"{loadgen.percentile(result.latencies_s, 50) * 1000:.1f} ms, statuses {dict(result.statuses)}")
@@ -109,6 +115,7 @@ def ingest(
             merged.errors.update(part.errors)
         summary[name] = merged.summary()
         summary[name]["round_rps"] = [round(p.rps) for p in parts]
+        summary[name]["cpu"] = summarize(*cpu[name], merged.ok)
     results["ingest"] = summary
     results.setdefault("memory", {})["bare_web"] = parley_runs.process_memory(bare_proc, "gunicorn worker")
     stack.stop(bare_proc)
@@ -127,16 +134,17 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         translator = start_translator(stack)
         env = parley_runs.parley_env(stack, translator)
         engine = parley_runs.engine_for(stack)
+        meter = CpuMeter(stack)
 
         log("ceiling: raw pika publish with confirms")
         results["pika"] = ceilings.pika_publish(stack, cfg["pika_seconds"])
         log(f"  {results['pika']['rate']:.0f} msgs/s")
 
         log("ingest: bare insert-and-send vs Parley POST /api/comments (interleaved rounds)")
-        servers = ingest(stack, env, cfg, results, args.prototypes)
+        servers = ingest(stack, env, cfg, results, args.prototypes, meter)
 
         log(f"ceiling: Dramatiq no-op drain of {cfg['noop_messages']} messages")
-        results["noop_drain"] = ceilings.noop_drain(stack, cfg["noop_messages"])
+        results["noop_drain"] = ceilings.noop_drain(stack, cfg["noop_messages"], meter)
         log(f"  {results['noop_drain']['rate']:.0f} msgs/s")
 
         drains = [("moderation_drain", "actors")]
@@ -144,15 +152,21 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
             drains.append(("prototype_moderation_drain", PROTOTYPE_WORKER))
         for key, module in drains:
             log(f"{key.replace('_', ' ')} of {cfg['moderation_comments']} comments ({module})")
-            results[key], worker = parley_runs.moderation_drain(stack, engine, env, cfg["moderation_comments"], module)
+            results[key], worker = parley_runs.moderation_drain(stack, engine, env, cfg["moderation_comments"], module,
+                                                                meter)
             log(f"  {results[key]['rate']:.0f} comments/s {results[key]['outcomes']}")
             stack.stop(worker)
 
-        log(f"Parley translation drain of {cfg['translation_comments']} translations")
-        results["translation_drain"], worker = parley_runs.translation_drain(stack, engine, env,
-                                                                            cfg["translation_comments"])
-        log(f"  {results['translation_drain']['rate']:.0f} translations/s "
-            f"{results['translation_drain']['outcomes']}")
+        drains = [("translation_drain", "actors")]
+        if args.prototypes:
+            drains.insert(0, ("prototype_translation_drain", PROTOTYPE_WORKER))
+        for key, module in drains:  # Parley's goes last: its worker stays up for the end-to-end test
+            log(f"{key.replace('_', ' ')} of {cfg['translation_comments']} translations ({module})")
+            results[key], worker = parley_runs.translation_drain(stack, engine, env, cfg["translation_comments"],
+                                                                 module, meter)
+            log(f"  {results[key]['rate']:.0f} translations/s {results[key]['outcomes']}")
+            if key != "translation_drain":
+                stack.stop(worker)
 
         rate, seconds = cfg["e2e_rate"], cfg["e2e_seconds"]
         for key, web_name in (("e2e", "parley"), ("prototype_e2e", "prototype")):
@@ -163,7 +177,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
                 worker = parley_runs.start_worker(stack, env, PROTOTYPE_WORKER)
             log(f"{key}: steady {rate} comments/s for {seconds} s ({web_name} web + worker)")
             results[key] = parley_runs.e2e_steady(engine, f"{base}/api/comments", Payloads(lang="fr", tag=key),
-                                                  rate, seconds)
+                                                  rate, seconds, meter)
             log(f"  POST->checked p50 {results[key]['e2e_p50_ms']} ms, p99 {results[key]['e2e_p99_ms']} ms")
             suffix = "" if key == "e2e" else "_prototype"
             results["memory"][f"parley_web{suffix}"] = parley_runs.process_memory(web_proc, "gunicorn worker")
@@ -175,7 +189,7 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         if not args.skip_peer:
             log(f"peer: naive Celery + better-profanity drain of {cfg['celery_comments']} comments")
             results["celery_drain"], results["memory"]["celery"] = parley_runs.celery_drain(
-                stack, engine, cfg["celery_comments"])
+                stack, engine, cfg["celery_comments"], meter)
             log(f"  {results['celery_drain']['rate']:.1f} comments/s")
         engine.dispose()
     finally:
@@ -196,6 +210,7 @@ def main() -> int:
     cfg = QUICK if args.quick else FULL
 
     def terminate(signum: int, _frame: Any) -> None:
+        """Turn SIGTERM/SIGHUP into SystemExit."""
         raise SystemExit(128 + signum)  # unwinds through run()'s finally: everything is torn down
 
     signal.signal(signal.SIGTERM, terminate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.support import (
     delete_vhost,
     drop_pg_database,
     migrate,
+    pg_admin,
     poll,
     unique,
 )
@@ -32,6 +34,43 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 LOGS = RESULTS / "logs"
+#: Names of a run's database and vhost: ``bench_<pid of run_all>_<8 hex>``.
+RUN_NAME = re.compile(r"^bench_(\d+)_[0-9a-f]{8}$")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Tell whether process *pid* exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_leftovers() -> list[str]:
+    """Drop databases and vhosts of earlier runs whose process is gone (a run killed with SIGKILL)."""
+    reaped = []
+    connection = pg_admin()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")
+            databases = [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+    for name in databases:
+        match = RUN_NAME.match(name)
+        if match and not _pid_alive(int(match[1])):
+            drop_pg_database(name)
+            reaped.append(f"database {name}")
+    listing = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, timeout=60)
+    for name in listing.stdout.split():
+        match = RUN_NAME.match(name)
+        if match and not _pid_alive(int(match[1])):
+            delete_vhost(name)
+            reaped.append(f"vhost {name}")
+    return reaped
 
 
 def free_port() -> int:
@@ -77,6 +116,7 @@ class Proc:
     """A child process in its own session, output to ``bench/results/logs/NAME-xxxx.log``."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        """Start *cmd* with *env* added to this process's environment."""
         LOGS.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log_path = LOGS / f"{name}-{uuid.uuid4().hex[:6]}.log"
@@ -103,6 +143,7 @@ class Proc:
         """Poll *predicate* until truthy; fail early with the log tail if the process dies."""
 
         def check() -> Any:
+            """Fail if the process died, else evaluate *predicate*."""
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log()[-3000:]}")
             return predicate()
@@ -143,6 +184,7 @@ class Stack:
     """A private PostgreSQL database and RabbitMQ vhost plus every process started for the run."""
 
     def __init__(self) -> None:
+        """Name the run's database and vhost; nothing is created before ``open()``."""
         self.name = unique("bench").lower()
         self.db_url = ""
         self.broker_url = ""
@@ -151,7 +193,9 @@ class Stack:
         self.procs: list[Proc] = []
 
     def open(self) -> Stack:
-        """Create and migrate the database, create the vhost."""
+        """Reap what killed runs left behind, then create and migrate the database and create the vhost."""
+        for leftover in reap_leftovers():
+            print(f"removed the {leftover} of an earlier run that was killed", flush=True)
         self.db_url = create_pg_database(self.name)
         self._db_created = True
         migrate(self.db_url)

@@ -39,6 +39,7 @@ class Payloads:
     """Pre-encoded POST bodies and per-request client addresses (``X-Forwarded-For``, with PROXY_HOPS=1)."""
 
     def __init__(self, lang: str = "fr", count: int = POOL, addresses: int = 1000, tag: str = "bench") -> None:
+        """Encode *count* comments in *lang* on threads tagged *tag*, from *addresses* clients."""
         texts = bodies(count)
         self.payloads = [
             json.dumps({"thread": f"{tag}/t{i % 50}", "author": f"reader {i % 97}", "body": t, "lang": lang}).encode()
