@@ -31,15 +31,15 @@ class LogContext(Middleware):
 
 
 class RedeliveryLane(Middleware):
-    """Runs messages that RabbitMQ redelivered (their worker died, or its connection did) one at a time.
+    """Runs messages that RabbitMQ redelivered (their worker died, or its connection did) one at a time."""
 
-    A message that kills the worker process (OOM, segfault) takes every message running beside it down
-    too, and all of them come back together, again and again. Actors count attempts in the database
-    before working, so without this lane the innocent neighbours of a poison message would run out of
-    attempts with it; alone in the lane, only the poison dies from then on.
-    """
+    # A message that kills the worker process (OOM, segfault) takes every message running beside it down
+    # too, and all of them come back together, again and again. Actors count attempts in the database
+    # before working, so without this lane the innocent neighbours of a poison message would run out of
+    # attempts with it; alone in the lane, only the poison dies from then on.
 
     def __init__(self) -> None:
+        """Start with the lane free."""
         self._lane = threading.Lock()
         self._holding = threading.local()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dramatiq
 
 from actors.broker import settings
@@ -28,4 +30,6 @@ def translate_comment(comment_id: int, lang: str) -> None:
     if lang not in SUPPORTED_LANGUAGES:
         raise ValidationError(f"not a supported language: {lang!r}")
     translator = get_translator(settings)
-    pipeline.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts)
+    # The last attempt counts as running until the re-dispatch would consider it stuck.
+    busy_for = timedelta(seconds=settings.stuck_after_seconds)
+    pipeline.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts, busy_for)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from core.config import Settings
 from core.errors import NotFound, ValidationError
 from core.languages import normalize_language
-from core.models import Comment, Status, Translation, TranslationStatus, utcnow
+from core.models import MAX_ID, Comment, Status, Translation, TranslationStatus, utcnow
 from core.text import clean_field
 
 #: The only request fields a client may set; anything else is ignored, never applied.
@@ -101,7 +101,7 @@ def decode_cursor(cursor: str | None) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         prefix, _, value = raw.partition(":")
         last_id = int(value)
-        if prefix != "c1" or last_id < 0 or len(cursor) > 40:
+        if prefix != "c1" or not 0 <= last_id <= MAX_ID or len(cursor) > 40:
             raise ValueError(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValidationError("invalid cursor", fields={"cursor": "not a cursor returned by this API"}) from None
@@ -112,7 +112,8 @@ def parse_limit(raw: str | None, default: int = 20) -> int:
     """Return the page size asked for; raise ValidationError unless it is 1..MAX_PAGE."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isdigit() alone also accepts "²" and "١٠", which int() refuses or reads; and int() refuses 4300+ digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_PAGE):
         raise ValidationError("invalid limit", fields={"limit": f"limit must be an integer from 1 to {MAX_PAGE}"})
     return int(raw)
 

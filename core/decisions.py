@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.comments import get
 from core.errors import Conflict, NotFound, ValidationError
-from core.models import Action, Comment, Status, Translation, TranslationStatus, utcnow
+from core.models import MAX_ID, Action, Comment, Status, Translation, TranslationStatus, utcnow
 from core.text import clean_field
 
 MAX_REASON = 500
@@ -112,6 +112,6 @@ def parse_ids(value: Any) -> list[int]:
     """Validate a bulk ``ids`` list: 1..MAX_BULK positive integers, duplicates dropped."""
     if not isinstance(value, list) or not value or len(value) > MAX_BULK:
         raise ValidationError("invalid ids", fields={"ids": f"a list of 1 to {MAX_BULK} comment ids"})
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_ID for v in value):
         raise ValidationError("invalid ids", fields={"ids": "every id must be a positive integer"})
     return list(dict.fromkeys(value))

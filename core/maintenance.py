@@ -51,10 +51,12 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
         if count >= limit:
             held += pipeline.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches")
             continue
-        # Guarded on the count we read: two overlapping runs cannot both send.
+        # Guarded on the count we read: two overlapping runs cannot both send. Re-sending is not progress:
+        # updated_at keeps the time of the last attempt, which the claim uses to tell a running one from a dead one.
         if session.execute(
             update(Comment).where(Comment.id == comment_id, Comment.redispatches == count)
-            .values(redispatches=count + 1, redispatched_at=now).execution_options(synchronize_session=False)
+            .values(redispatches=count + 1, redispatched_at=now, updated_at=Comment.updated_at)
+            .execution_options(synchronize_session=False)
         ).rowcount:
             outcome.checks.append(comment_id)
     for translation_id, comment_id, lang, count in session.execute(
@@ -75,7 +77,8 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
             continue
         if session.execute(
             update(Translation).where(Translation.id == translation_id, Translation.redispatches == count)
-            .values(redispatches=count + 1, redispatched_at=now).execution_options(synchronize_session=False)
+            .values(redispatches=count + 1, redispatched_at=now, updated_at=Translation.updated_at)
+            .execution_options(synchronize_session=False)
         ).rowcount:
             outcome.translations.append((comment_id, lang))
     outcome.detail = {"checks": len(outcome.checks), "translations": len(outcome.translations),

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base
 
+#: The largest id any database can hold (SQLite INTEGER, PostgreSQL BIGINT); anything larger is unknown.
+MAX_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""

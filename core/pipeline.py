@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
@@ -30,13 +31,17 @@ def _undecided_pending(comment_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-def claim_check(session: Session, comment_id: int, max_attempts: int) -> str | None:
+def claim_check(session: Session, comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> str | None:
     """Count one more check attempt; return the body to check, or None when nothing is left to do."""
     # Counted before the work and committed on its own, so a message that kills the worker
     # (redelivered forever by RabbitMQ, see PITFALLS 1.2) still runs out of attempts.
+    # Once they are spent, a delivery within *busy_for* of the last attempt is a duplicate (redelivery,
+    # re-dispatch, re-sent publish) of an attempt that may still run: it does nothing rather than give up
+    # under it. A dead attempt is re-sent by the re-dispatch after that long, and then gives up.
+    last_may_run = (Comment.check_attempts >= max_attempts) & (Comment.updated_at > utcnow() - busy_for)
     claimed = session.execute(
         update(Comment)
-        .where(*_undecided_pending(comment_id))
+        .where(*_undecided_pending(comment_id), ~last_may_run)
         .values(check_attempts=Comment.check_attempts + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -105,10 +110,10 @@ def pending_translations(session: Session, comment_id: int) -> list[str]:
     )
 
 
-def check_comment(comment_id: int, max_attempts: int) -> list[str]:
+def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> list[str]:
     """Check comment *comment_id* with the word lists in force; return the languages to translate into."""
     with session_scope() as session:
-        body = claim_check(session, comment_id, max_attempts)
+        body = claim_check(session, comment_id, max_attempts, busy_for)
         # Read in the same transaction: a word-list change applies to the very next check.
         engine = wordlists.current_engine(session) if body is not None else None
     if body is None or engine is None:
@@ -151,14 +156,20 @@ def finish_translation(
     )
 
 
-def claim_translation(session: Session, comment_id: int, lang: str, max_attempts: int) -> TranslationJob | None:
+def claim_translation(
+    session: Session, comment_id: int, lang: str, max_attempts: int, busy_for: timedelta = timedelta(0)
+) -> TranslationJob | None:
     """Count one more attempt at a pending translation; return the job, or None if nothing to do."""
+    # As in claim_check: duplicates must not use up the attempts and fail a translation whose last
+    # attempt is still running (and about to succeed).
+    last_may_run = (Translation.attempts >= max_attempts) & (Translation.updated_at > utcnow() - busy_for)
     claimed = session.execute(
         update(Translation)
         .where(
             Translation.comment_id == comment_id,
             Translation.lang == lang,
             Translation.status == TranslationStatus.PENDING,
+            ~last_may_run,
         )
         .values(attempts=Translation.attempts + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -197,7 +208,9 @@ def flag_by_translation(session: Session, comment_id: int, lang: str, words: lis
     return bool(flagged)
 
 
-def translate(comment_id: int, lang: str, translator: Translator, max_attempts: int) -> str | None:
+def translate(
+    comment_id: int, lang: str, translator: Translator, max_attempts: int, busy_for: timedelta = timedelta(0)
+) -> str | None:
     """Translate comment *comment_id* into *lang*; return the final status, or None if nothing to do.
 
     Raises:
@@ -206,7 +219,7 @@ def translate(comment_id: int, lang: str, translator: Translator, max_attempts: 
     from core.translation import NothingToTranslate, PermanentTranslationError, TransientTranslationError
 
     with session_scope() as session:
-        job = claim_translation(session, comment_id, lang, max_attempts)
+        job = claim_translation(session, comment_id, lang, max_attempts, busy_for)
         engine = wordlists.current_engine(session) if job is not None else None
     if job is None or engine is None:
         return None

@@ -37,8 +37,8 @@ def parse_filter(args: Any) -> Filter:
         raise ValidationError("invalid status", fields={"status": f"one of {', '.join((*Status.ALL, ALL))}"})
     thread = (args.get("thread") or "").strip() or None
     q = (args.get("q") or "").strip() or None
-    if thread and len(thread) > MAX_THREAD_CHARS:
-        raise ValidationError("invalid thread", fields={"thread": "too long"})
+    if thread and (len(thread) > MAX_THREAD_CHARS or "\x00" in thread):
+        raise ValidationError("invalid thread", fields={"thread": "at most 200 characters, no NUL"})
     if q and (len(q) > MAX_QUERY or "\x00" in q):
         raise ValidationError("invalid search", fields={"q": f"at most {MAX_QUERY} characters, no NUL"})
     return Filter(status=status, thread=thread, q=q)

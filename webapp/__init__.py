@@ -7,10 +7,20 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from core import db
 from core.config import Settings
 from core.logs import configure_logging
+from core.models import MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in URLs, capped at MAX_ID: a larger id is unknown (404), not a driver overflow (500)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -28,6 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if settings.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app.json.sort_keys = False  # keep the documented field order
+    app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
     db.configure(settings.database_url)
 
     from webapp import (

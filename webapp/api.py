@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
+from gunicorn.http.errors import ParseException as FramingError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import comments, ratelimit
+from core import comments, ratelimit, text
 from core.config import Settings
 from core.dispatch import get_dispatcher
 from core.errors import ValidationError
@@ -18,6 +21,7 @@ from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+logger = logging.getLogger(__name__)
 
 
 class UnsupportedMediaType(ValidationError):
@@ -40,7 +44,11 @@ def read_json() -> Any:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON must be encoded as UTF-8", code="unsupported_media_type")
-    raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies, with or without Content-Length
+    try:
+        raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies, with or without Content-Length
+    except (FramingError, OSError):
+        # gunicorn parses a chunked body only as it is read: broken framing or a client gone mid-body.
+        raise ValidationError("request body could not be read", code="malformed") from None
     limit = request.max_content_length
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit rather than refused; a full buffer means it was longer.
@@ -55,6 +63,22 @@ def read_json() -> Any:
         raise ValidationError(f"request body is not valid JSON: {reason}", code="malformed") from None
 
 
+def record_dispatch(comment_id: int) -> None:
+    """Note that the broker confirmed the check of a stored comment; the comment is accepted either way."""
+    session = get_session()
+    try:
+        comments.mark_dispatched(session, comment_id)
+        session.commit()
+    except SQLAlchemyError as exc:
+        # The comment is committed: a 503 now would make the client post it again. Without this note
+        # the re-dispatch sends the check once more, which is harmless.
+        logger.warning("Could not record the dispatch of comment %d: %s", comment_id, str(exc).splitlines()[0][:200])
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is gone; the session is discarded on teardown
+
+
 @bp.post("/comments")
 def post_comment() -> ResponseReturnValue:
     """Accept a comment for moderation: 202, then checked and translated by the workers."""
@@ -65,14 +89,14 @@ def post_comment() -> ResponseReturnValue:
         ratelimit.hit(session, f"post:{request.remote_addr}", config.rate_limit_per_minute)
     comment = comments.create(session, new, config.translation_targets)
     session.commit()
+    view = comments.public_view(comment, config.moderation_policy)
     # Sent only after the commit: the worker must find the row. If the broker is sick the
     # comment stays pending and the scheduler's re-dispatch sends it later.
     if get_dispatcher(config).send_check(comment.id):
-        comments.mark_dispatched(session, comment.id)
-        session.commit()
+        record_dispatch(comment.id)
     else:
         DISPATCH_FAILURES.inc()
-    response = jsonify(comments.public_view(comment, config.moderation_policy))
+    response = jsonify(view)
     response.status_code = 202
     response.headers["Location"] = url_for("api.get_comment", comment_id=comment.id)
     return response
@@ -88,6 +112,9 @@ def get_comment(comment_id: int) -> ResponseReturnValue:
 @bp.get("/threads/<path:thread>/comments")
 def list_thread(thread: str) -> ResponseReturnValue:
     """Return a page of a thread's visible comments, oldest first."""
+    if len(thread) > comments.MAX_THREAD_CHARS or text.find_problem(thread, multiline=False):
+        # No such thread can exist (a POST refuses it), and PostgreSQL would refuse the NUL in the query.
+        raise ValidationError("invalid thread", fields={"thread": "not a valid thread name"})
     limit = comments.parse_limit(request.args.get("limit"))
     after_id = comments.decode_cursor(request.args.get("cursor"))
     langs = None

@@ -81,7 +81,7 @@ def decide_many() -> ResponseReturnValue:
 def audit() -> ResponseReturnValue:
     """Return decision and system events, newest first."""
     comment_id = request.args.get("comment_id")
-    if comment_id is not None and not comment_id.isdigit():
+    if comment_id is not None and not (comment_id.isascii() and comment_id.isdigit() and len(comment_id) <= 18):
         raise ValidationError("invalid comment_id", fields={"comment_id": "a comment id"})
     limit = comments.parse_limit(request.args.get("limit"), default=50)
     events, next_id = audit_log.page(get_session(), comment_id=int(comment_id) if comment_id else None,

@@ -1,0 +1,36 @@
+"""Message envelopes are checked when decoded, so a malformed message is dead-lettered, not a consumer crash."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dramatiq.encoder import JSONEncoder
+
+#: Latest accepted ``eta``: our longest retry backoff is minutes; a message held for longer is not ours.
+MAX_ETA_AHEAD_MS = 24 * 3600 * 1000
+_FIELDS = {"queue_name": str, "actor_name": str, "message_id": str, "args": list, "kwargs": dict, "options": dict}
+
+
+class CheckedJSONEncoder(JSONEncoder):
+    """Dramatiq's JSON encoder, refusing envelopes whose fields have the wrong types."""
+
+    # Dramatiq's consumer thread reads ``options`` and ``actor_name`` before any middleware runs; a message
+    # with "options": 5 or a list as actor name made it crash, reconnect and get the same message again,
+    # forever, with the whole queue stuck behind it. Raising here turns it into a DecodeError, which Dramatiq
+    # answers by moving the message to the dead-letter queue.
+
+    def decode(self, data: bytes) -> Any:
+        """Decode *data* and check the envelope; raise ValueError when it is malformed."""
+        fields = super().decode(data)
+        if not isinstance(fields, dict):
+            raise ValueError("a message must be a JSON object")
+        for name, kind in _FIELDS.items():
+            if not isinstance(fields.get(name), kind):
+                raise ValueError(f"message field {name!r} must be a {kind.__name__}")
+        eta = fields["options"].get("eta")
+        if eta is not None and (isinstance(eta, bool) or not isinstance(eta, int | float)
+                                or eta > time.time() * 1000 + MAX_ETA_AHEAD_MS):
+            # Held unacknowledged until then, it would be requeued every consumer_timeout (30 min) for days.
+            raise ValueError("message eta is not a time within the next day")
+        return fields

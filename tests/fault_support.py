@@ -1,0 +1,628 @@
+"""Fault-injection support: real web, worker and scheduler processes on a private RabbitMQ node and PostgreSQL
+cluster, a Jepsen-style record of every POST, and one invariant check over the database.
+
+A test module brings in the fixtures it needs::
+
+    from tests import fault_support, private_services
+
+    private_rabbit = private_services.private_rabbit
+    private_postgres = private_services.private_postgres
+    fault_translator = fault_support.fault_translator
+    fault_stack = fault_support.fault_stack
+
+    def test_something(fault_stack: fault_support.FaultStack) -> None:
+        fault_stack.start_web(); fault_stack.start_worker(); fault_stack.start_scheduler()
+        history = fault_support.History()
+        ...inject a fault, post through fault_stack.post(history, ...)...
+        fault_support.assert_invariants(fault_stack, history)
+
+Every POST outcome is recorded as ``ok`` (202 with an id), ``fail`` (a documented 4xx or 503: nothing may be
+stored), ``error`` (any other answer, which is a bug) or ``info`` (timeout / connection error: indeterminate, the
+comment may or may not exist, but if it exists it must settle like any other).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pika
+import pika.exceptions
+import pytest
+import requests
+from sqlalchemy import create_engine, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from core import moderators
+from core.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE
+from core.models import AuditEvent, Comment, Status, Translation, TranslationStatus
+from tests import support
+from tests.fake_translator import MODES, FakeRequest, FakeTranslator
+from tests.private_services import PrivatePostgres, PrivateRabbit, free_port
+
+log = logging.getLogger(__name__)
+
+#: Every queue Dramatiq declares for Parley: the work queues, their delay (DQ) and dead-letter (XQ) queues.
+QUEUES = tuple(f"{q}{suffix}" for q in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE)
+               for suffix in ("", ".DQ", ".XQ"))
+#: Timings scaled down so a fault heals within seconds (the production defaults are in README.md).
+FAST = {
+    "REDISPATCH_INTERVAL_SECONDS": "2",
+    "STUCK_AFTER_SECONDS": "5",
+    "REDISPATCH_MAX_ATTEMPTS": "5",
+    "SCHEDULER_LEASE_SECONDS": "3",
+    "CATCHUP_INTERVAL_SECONDS": "2",
+    "TRANSLATION_MAX_ATTEMPTS": "3",
+    "CHECK_MAX_ATTEMPTS": "3",
+    "TRANSLATION_TIMEOUT_SECONDS": "1",
+    "PUBLISH_TIMEOUT_SECONDS": "1.5",
+}
+#: A comment whose first publish was never confirmed is re-sent this long after it was stored (UNDISPATCHED_GRACE).
+UNDISPATCHED_GRACE = 10.0
+MODERATOR = "faultmod"
+#: How long a POST may take whatever the broker does (PUBLISH_TIMEOUT_SECONDS plus the request's own work).
+POST_DEADLINE = 3.0
+#: Log lines that mean a bug or lost work (a transient error's traceback from Dramatiq's retry logging is neither).
+_SUBPROCESS_LOG_ERRORS = ("database is locked", "Unhandled error", "Consumer encountered an unexpected error",
+                          "Unexpected failure")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the translation service: per-text modes and a hook that runs when a request arrives
+# --------------------------------------------------------------------------------------------------------------
+
+
+class FaultTranslator(FakeTranslator):
+    """The fake LibreTranslate with per-text modes: ``rule("poison", "hang")`` hangs only texts containing it.
+
+    ``on_request(text, mode)`` runs in the server thread before the answer is sent; a test uses it to kill the
+    worker while the call is in flight, or to raise a broker alarm right before an error answer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Clients that time out (as they must) make the server print broken-pipe tracebacks: not news here.
+        self._server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+        self.rules: list[tuple[str, str]] = []
+        self.on_request: Callable[[str, str], None] | None = None
+
+    def reset(self) -> None:
+        """Back to "ok" for every text, no hook, no history."""
+        self.set_mode("ok", delay=1.0, fail_times=None)
+        with self._lock:
+            self.rules = []
+            self.on_request = None
+        self.clear()
+
+    def rule(self, marker: str, mode: str) -> None:
+        """Answer texts containing *marker* in *mode* (the first matching rule wins)."""
+        if mode not in MODES:
+            raise ValueError(mode)
+        with self._lock:
+            self.rules.append((marker, mode))
+
+    def _record(self, method: str, path: str, params: dict[str, str], query: str = "") -> str:
+        with self._lock:
+            mode = self._mode
+            if path == "/translate" and self._fail_left is not None:
+                if self._fail_left > 0:
+                    self._fail_left -= 1
+                else:
+                    mode = "ok"
+            text = params.get("q", "")
+            if path == "/translate":
+                mode = next((m for marker, m in self.rules if marker in text), mode)
+            self.requests.append(FakeRequest(method, path, params, mode, query))
+            hook = self.on_request
+        if hook is not None and path == "/translate":
+            hook(text, mode)
+        return mode
+
+    def calls(self, marker: str = "") -> list[FakeRequest]:
+        """The /translate requests whose text contains *marker*."""
+        return [r for r in self.translations() if marker in r.params.get("q", "")]
+
+
+@pytest.fixture(scope="module")
+def fault_translator() -> Iterator[FaultTranslator]:
+    """One fake translation service per test module, reset before each test."""
+    with FaultTranslator() as fake:
+        yield fake
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the client's history (Jepsen style)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST got: ``ok`` 202, ``fail`` documented refusal, ``error`` anything else, ``info`` unknown."""
+
+    kind: str
+    body: str
+    status: int | None
+    seconds: float
+    comment_id: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class History:
+    """Every POST of a scenario, thread-safe."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, outcome: Outcome) -> Outcome:
+        """Record *outcome* and return it."""
+        with self.lock:
+            self.outcomes.append(outcome)
+        return outcome
+
+    def of(self, kind: str) -> list[Outcome]:
+        """Return the outcomes of one kind."""
+        with self.lock:
+            return [o for o in self.outcomes if o.kind == kind]
+
+    @property
+    def accepted(self) -> dict[int, str]:
+        """Comment id -> body of every 202."""
+        return {o.comment_id: o.body for o in self.of("ok") if o.comment_id is not None}
+
+    def summary(self) -> dict[str, int]:
+        """Counts by kind and status."""
+        with self.lock:
+            return dict(Counter(f"{o.kind}:{o.status}" for o in self.outcomes))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one scenario's stack: a fresh database, purged queues, the processes it starts
+# --------------------------------------------------------------------------------------------------------------
+
+
+class FaultStack:
+    """A fresh Parley database plus web, worker and scheduler processes on the private services."""
+
+    def __init__(self, rabbit: PrivateRabbit, translator: FaultTranslator, database_url: str,
+                 postgres: PrivatePostgres | None = None) -> None:
+        self.rabbit, self.translator, self.postgres = rabbit, translator, postgres
+        self.database_url = database_url
+        self.broker_url = rabbit.url
+        self.procs: list[support.Proc] = []
+        self.web_url = ""
+        self.engine: Engine = create_engine(database_url, poolclass=NullPool,
+                                            connect_args={"connect_timeout": 3} if postgres else {})
+        self.token = ""
+        self.settings: dict[str, str] = dict(FAST)
+        self._broker: dramatiq.Broker | None = None
+
+    # -- environment and processes ---------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Return the environment of a Parley process of this stack."""
+        return support.worker_env(
+            self.database_url, self.broker_url, TRANSLATION_PROVIDER="libre", TRANSLATION_URL=self.translator.url,
+            RATE_LIMIT_PER_MINUTE="0", **{**self.settings, **extra},
+        )
+
+    def _track(self, proc: support.Proc) -> support.Proc:
+        self.procs.append(proc)
+        return proc
+
+    def start_web(self, workers: int = 2, threads: int = 4, **extra: str) -> support.Proc:
+        """Start gunicorn on a spare loopback port and wait until it answers."""
+        port = free_port()
+        cmd = [str(support.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--threads", str(threads), "--graceful-timeout", "5", "webapp:create_app()"]
+        proc = self._track(support.Proc("fault-web", cmd, self.env(**extra)))
+        self.web_url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            if proc.popen.poll() is not None:
+                raise AssertionError(f"gunicorn exited:\n{proc.log()[-3000:]}")
+            try:
+                return requests.get(f"{self.web_url}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        support.poll(up, 60, interval=0.2, what="gunicorn to answer")
+        return proc
+
+    def start_worker(self, processes: int = 1, threads: int = 4, **extra: str) -> support.Proc:
+        """Start ``dramatiq actors`` and wait until it consumes."""
+        cmd = [str(support.BIN / "dramatiq"), "actors", "--processes", str(processes), "--threads", str(threads),
+               "--worker-shutdown-timeout", "5000"]
+        proc = self._track(support.Proc("fault-worker", cmd, self.env(**extra)))
+        proc.wait_for_log("is ready for action", timeout=90)
+        # Its consumers declare the queues a moment later; tests publish straight onto them.
+        support.poll(lambda: all(self.ready(q) >= 0 for q in QUEUES if not q.endswith(".XQ")), 30, interval=0.1,
+                     what="the worker's queues")
+        return proc
+
+    def start_scheduler(self, **extra: str) -> support.Proc:
+        """Start ``python scheduler.py`` and wait until it holds the lease."""
+        proc = self._track(support.Proc("fault-scheduler", [str(support.BIN / "python"), "scheduler.py"],
+                                        self.env(**extra)))
+        proc.wait_for_log("Active scheduler is now", timeout=60)
+        return proc
+
+    def logs(self) -> str:
+        """Everything every process of this stack printed."""
+        return "\n".join(f"===== {p.name} {p.log_path.name}\n{p.log()}" for p in self.procs)
+
+    def close(self) -> None:
+        """Stop every process, heal the services, empty the queues."""
+        for proc in self.procs:
+            proc.stop(timeout=10)
+        if self._broker is not None:
+            self._broker.close()
+        self.rabbit.ensure_running()
+        if self.postgres is not None:
+            self.postgres.ensure_running()
+        purge_queues(self.rabbit)
+        self.engine.dispose()
+
+    # -- the client ------------------------------------------------------------------------------------------
+
+    def post(self, history: History, body: str, *, lang: str | None = "fr", thread: str = "faults",
+             timeout: float = 10.0, **extra: Any) -> Outcome:
+        """POST one comment through the web and record the outcome."""
+        payload: dict[str, Any] = {"thread": thread, "author": "Jepsen", "body": body, **extra}
+        if lang:
+            payload["lang"] = lang
+        started = time.monotonic()
+        try:
+            response = requests.post(f"{self.web_url}/api/comments", json=payload, timeout=(2, timeout))
+        except requests.RequestException as exc:
+            return history.add(Outcome("info", body, None, time.monotonic() - started, detail=type(exc).__name__))
+        seconds = time.monotonic() - started
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if response.status_code == 202:
+            return history.add(Outcome("ok", body, 202, seconds, comment_id=answer["id"]))
+        documented = response.status_code in (400, 413, 415, 429, 503) and isinstance(answer.get("error"), dict)
+        return history.add(Outcome("fail" if documented else "error", body, response.status_code, seconds,
+                                   detail=response.text[:300]))
+
+    def post_many(self, history: History, bodies: list[str], threads: int = 8, **kwargs: Any) -> list[Outcome]:
+        """POST *bodies* from *threads* concurrent clients."""
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jepsen") as pool:
+            return list(pool.map(lambda body: self.post(history, body, **kwargs), bodies))
+
+    def moderator_token(self) -> str:
+        """Create the scenario's moderator (once) and return an API token."""
+        if not self.token:
+            with Session(self.engine) as session, session.begin():
+                moderators.create(session, MODERATOR, "fault-injection-password", "moderator")
+                self.token = moderators.issue_token(session, MODERATOR)
+        return self.token
+
+    def decide(self, comment_id: int, action: str, reason: str = "fault test") -> requests.Response:
+        """Approve or reject through the moderator API."""
+        return requests.post(f"{self.web_url}/api/moderation/comments/{comment_id}/decision", timeout=10,
+                             headers={"Authorization": f"Bearer {self.moderator_token()}"},
+                             json={"action": action, "reason": reason})
+
+    # -- the database ---------------------------------------------------------------------------------------
+
+    def comment(self, comment_id: int) -> Comment | None:
+        """Read one comment and its translations."""
+        with Session(self.engine) as session:
+            comment = session.get(Comment, comment_id)
+            if comment is not None:
+                _ = comment.translations
+                session.expunge_all()
+            return comment
+
+    def translation(self, comment_id: int, lang: str = "en") -> Translation | None:
+        """Read one translation."""
+        with Session(self.engine) as session:
+            return session.scalar(select(Translation).where(Translation.comment_id == comment_id,
+                                                            Translation.lang == lang))
+
+    def wait_comment(self, comment_id: int, done: Callable[[Comment], bool], timeout: float, what: str) -> Comment:
+        """Poll until *done* holds for the comment."""
+        return support.poll(lambda: (lambda c: c if c is not None and done(c) else None)(self.comment(comment_id)),
+                            timeout, interval=0.1, what=what)
+
+    def settled(self, comment_id: int) -> Comment | None:
+        """Return the comment once its check and every translation are final."""
+        comment = self.comment(comment_id)
+        if comment is None or comment.status == Status.PENDING:
+            return None
+        if any(t.status not in TranslationStatus.FINAL for t in comment.translations):
+            return None
+        return comment
+
+    def wait_settled(self, comment_id: int, timeout: float = 30) -> Comment:
+        """Poll until comment *comment_id* settles."""
+        return support.poll(lambda: self.settled(comment_id), timeout, interval=0.1,
+                            what=f"comment {comment_id} to settle")
+
+    def snapshot_decided(self) -> dict[int, tuple[Any, ...]]:
+        """Return (status, decision, decided_by, decided_at, decision_reason) of every decided comment."""
+        with Session(self.engine) as session:
+            rows = session.execute(select(Comment.id, Comment.status, Comment.decision, Comment.decided_by,
+                                          Comment.decided_at, Comment.decision_reason)
+                                   .where(Comment.decision.is_not(None)))
+            return {row[0]: tuple(row[1:]) for row in rows}
+
+    # -- the broker -----------------------------------------------------------------------------------------
+
+    def publish(self, queue: str, body: bytes, **properties: Any) -> None:
+        """Publish raw *body* onto *queue* (persistent, confirmed), as a buggy or hostile producer would."""
+        publish_raw(self.rabbit, queue, body, **properties)
+
+    def send(self, queue: str, actor: str, *args: Any) -> None:
+        """Publish a well-formed Dramatiq message (declaring its queue), as a duplicate delivery would."""
+        if self._broker is None:
+            from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+            self._broker = RabbitmqBroker(url=self.broker_url, confirm_delivery=True)
+        self._broker.enqueue(dramatiq.Message(queue_name=queue, actor_name=actor, args=args, kwargs={}, options={}))
+
+    def ready(self, queue: str) -> int:
+        """Messages ready in *queue* (fast; equals the depth while no worker consumes); -1 if never declared."""
+        connection = self.rabbit.connect()
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        except pika.exceptions.ChannelClosedByBroker:  # 404: nobody declared it
+            return -1
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    def depths(self) -> dict[str, int]:
+        """Messages (ready + unacknowledged) in every queue of the node, in one call."""
+        out = self.rabbit.rabbitmqctl("list_queues", "-p", "/", "--silent", "name", "messages", timeout=30)
+        return {name: int(count) for name, _, count in (line.rpartition("\t") for line in out.splitlines()) if name}
+
+    def depth(self, queue: str) -> int:
+        """Messages in *queue* (ready + unacknowledged); 0 if it was never declared."""
+        try:
+            return self.rabbit.queue_depth(queue)
+        except KeyError:
+            return 0
+
+
+def start_again(rabbit: PrivateRabbit) -> None:
+    """Start the private node after a stop; a second try if the first boot fails (test infrastructure, not Parley).
+
+    Once in a few dozen runs on a loaded machine the node refused to boot right after a clean stop; the reason is
+    logged so that it can be looked into.
+    """
+    try:
+        rabbit.start()
+    except (RuntimeError, TimeoutError) as exc:
+        log.warning("private RabbitMQ did not start again (%s); retrying once", exc)
+        rabbit.ensure_running()
+
+
+def publish_raw(rabbit: PrivateRabbit, queue: str, body: bytes, **properties: Any) -> None:
+    """Publish *body* to *queue* through the default exchange and wait for the broker's confirm."""
+    connection = rabbit.connect()
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, body, pika.BasicProperties(delivery_mode=2, **properties), mandatory=True)
+    finally:
+        connection.close()
+
+
+def purge_queues(rabbit: PrivateRabbit) -> None:
+    """Delete every Parley queue on the node, so the next scenario starts empty (the worker re-declares them)."""
+    connection = rabbit.connect()
+    try:
+        channel = connection.channel()
+        for queue in QUEUES:
+            channel.queue_delete(queue)
+    finally:
+        connection.close()
+
+
+def make_database(postgres: PrivatePostgres | None, tmp_path: Path) -> str:
+    """Create and migrate a fresh database: on the private cluster, or SQLite when *postgres* is None."""
+    if postgres is None:
+        url = f"sqlite:///{tmp_path / 'parley.db'}"
+    else:
+        url = postgres.create_database(f"faults_{uuid.uuid4().hex[:10]}")
+    support.migrate(url)
+    return url
+
+
+@pytest.fixture
+def fault_stack(private_rabbit: PrivateRabbit, private_postgres: PrivatePostgres, fault_translator: FaultTranslator,
+                tmp_path: Path) -> Iterator[FaultStack]:
+    """A fresh PostgreSQL database on the private cluster; the test starts the processes it needs."""
+    private_rabbit.ensure_running()
+    private_postgres.ensure_running()
+    fault_translator.reset()
+    stack = FaultStack(private_rabbit, fault_translator, make_database(private_postgres, tmp_path), private_postgres)
+    try:
+        yield stack
+    finally:
+        fault_translator.reset()
+        stack.close()
+
+
+@pytest.fixture
+def sqlite_fault_stack(private_rabbit: PrivateRabbit, fault_translator: FaultTranslator,
+                       tmp_path: Path) -> Iterator[FaultStack]:
+    """A fresh SQLite database (the embedded default) with the private RabbitMQ node."""
+    private_rabbit.ensure_running()
+    fault_translator.reset()
+    stack = FaultStack(private_rabbit, fault_translator, make_database(None, tmp_path))
+    try:
+        yield stack
+    finally:
+        fault_translator.reset()
+        stack.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the invariants, read from the database
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What the database held once the scenario settled."""
+
+    comments: int
+    statuses: dict[str, int]
+    translations: dict[str, int]
+    held: int
+    settle_seconds: float
+
+    def __str__(self) -> str:
+        return (f"{self.comments} comments {self.statuses}, translations {self.translations}, held {self.held}, "
+                f"settled in {self.settle_seconds:.1f} s")
+
+
+def _unsettled(session: Session) -> list[str]:
+    """Describe every comment or translation that is not final yet."""
+    pending = [f"comment {c.id} {c.status} checks={c.check_attempts} redispatches={c.redispatches} "
+               f"dispatched={c.dispatched_at is not None}"
+               for c in session.scalars(select(Comment).where(Comment.status == Status.PENDING).limit(20))]
+    pending += [f"translation {t.comment_id}/{t.lang} attempts={t.attempts} redispatches={t.redispatches}"
+                for t in session.scalars(select(Translation).where(
+                    Translation.status == TranslationStatus.PENDING).limit(20))]
+    return pending
+
+
+def wait_all_settled(stack: FaultStack, timeout: float) -> float:
+    """Wait until no comment is pending and every translation is final; return the seconds it took."""
+    started = time.monotonic()
+    last: list[str] = []
+
+    def settled() -> bool:
+        nonlocal last
+        with Session(stack.engine) as session:
+            last = _unsettled(session)
+        return not last
+
+    try:
+        support.poll(settled, timeout, interval=0.25, what="every comment and translation to be final")
+    except AssertionError:
+        raise AssertionError(f"not settled after {timeout} s: {last}\n{tail_logs(stack)}") from None
+    return time.monotonic() - started
+
+
+def tail_logs(stack: FaultStack, lines: int = 40) -> str:
+    """The last lines of every process log (for failure messages)."""
+    return "\n".join(f"--- {p.name}:\n" + "\n".join(p.log().splitlines()[-lines:]) for p in stack.procs)
+
+
+def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tuple[Any, ...]] | None = None, *,
+                      settle: float = 60.0, extra_ids: set[int] | frozenset[int] = frozenset(),
+                      attempt_slack: int = 0) -> Report:
+    """Wait a bounded time for everything to settle, then check the issue's invariants over the database.
+
+    INV-1 no loss: every 202 id exists and is final (checked or held, translations done/failed/skipped).
+    INV-2 no phantom: nothing stored for a documented refusal; nothing stored that nobody posted.
+    INV-3 effects once: one translation per (comment, language), one audit event per key and per (comment, action).
+    INV-4 decisions final: each decided comment is exactly as the moderator left it.
+    INV-5 bounded: no step was attempted more than its limit allows (plus *attempt_slack* for duplicates).
+    """
+    errors = [o for o in history.of("error")]
+    assert not errors, f"answers outside the contract: {errors[:5]}"
+    seconds = wait_all_settled(stack, settle)
+    accepted = history.accepted
+    refused = {o.body for o in history.of("fail")}
+    posted = {o.body for o in history.outcomes}
+    check_limit = int(stack.settings["CHECK_MAX_ATTEMPTS"]) + 1 + attempt_slack
+    translation_limit = int(stack.settings["TRANSLATION_MAX_ATTEMPTS"]) + 1 + attempt_slack
+    with Session(stack.engine) as session:
+        rows = {c.id: c for c in session.scalars(select(Comment))}
+        translations = list(session.scalars(select(Translation)))
+        events = list(session.scalars(select(AuditEvent)))
+        # INV-1
+        missing = sorted(set(accepted) - set(rows))
+        assert not missing, f"accepted (202) comments lost: {missing[:20]}"
+        wrong_body = [cid for cid, body in accepted.items() if rows[cid].body != body]
+        assert not wrong_body, f"stored bodies differ from what was accepted: {wrong_body[:10]}"
+        # INV-2
+        phantoms = [c.id for c in rows.values() if c.body in refused]
+        assert not phantoms, f"comments stored although the POST was refused: {phantoms[:10]}"
+        strangers = [c.id for c in rows.values() if c.body not in posted and c.id not in extra_ids]
+        assert not strangers, f"comments nobody posted: {strangers[:10]}"
+        # INV-3
+        per_lang = Counter((t.comment_id, t.lang) for t in translations)
+        assert max(per_lang.values(), default=1) == 1, [k for k, n in per_lang.items() if n > 1][:10]
+        keys = Counter(e.dedupe_key for e in events if e.dedupe_key)
+        assert max(keys.values(), default=1) == 1, [k for k, n in keys.items() if n > 1][:10]
+        per_action = Counter((e.comment_id, e.kind, e.action) for e in events if e.comment_id is not None)
+        assert max(per_action.values(), default=1) == 1, [k for k, n in per_action.items() if n > 1][:10]
+        expected_langs = {cid: {"en"} - {c.lang} for cid, c in rows.items()}
+        have_langs: dict[int, set[str]] = {}
+        for t in translations:
+            have_langs.setdefault(t.comment_id, set()).add(t.lang)
+        assert all(have_langs.get(cid, set()) == langs for cid, langs in expected_langs.items())
+        # INV-4
+        for comment_id, before in (decided or {}).items():
+            now = rows[comment_id]
+            after = (now.status, now.decision, now.decided_by, now.decided_at, now.decision_reason)
+            assert after == before, f"decided comment {comment_id} changed: {before} -> {after}"
+        for comment in rows.values():
+            if comment.decision:
+                expected = Status.PUBLISHED if comment.decision == "approve" else Status.REJECTED
+                assert comment.status == expected, (comment.id, comment.decision, comment.status)
+        # INV-5
+        over = [(c.id, c.check_attempts) for c in rows.values() if c.check_attempts > check_limit]
+        assert not over, f"checks attempted more than {check_limit} times: {over[:10]}"
+        over = [(t.comment_id, t.attempts) for t in translations if t.attempts > translation_limit]
+        assert not over, f"translations attempted more than {translation_limit} times: {over[:10]}"
+        report = Report(
+            comments=len(rows),
+            statuses=dict(Counter(c.status for c in rows.values())),
+            translations=dict(Counter(t.status for t in translations)),
+            held=sum(1 for c in rows.values() if c.check_error),
+            settle_seconds=seconds,
+        )
+    log.info("invariants hold: %s; client history %s", report, history.summary())
+    return report
+
+
+def assert_clean_logs(stack: FaultStack, *forbidden: str) -> None:
+    """No process printed any of *forbidden* (default: "database is locked", a 500, a crashed consumer...)."""
+    for proc in stack.procs:
+        text = proc.log()
+        for needle in forbidden or _SUBPROCESS_LOG_ERRORS:
+            assert needle not in text, f"{proc.name} printed {needle!r}:\n{_around(text, needle)}"
+
+
+def _around(text: str, needle: str, width: int = 1500) -> str:
+    index = text.find(needle)
+    return text[max(0, index - width):index + width]
+
+
+def count_log(proc: support.Proc, pattern: str) -> int:
+    """How many lines of *proc*'s output match the regular expression *pattern*."""
+    regex = re.compile(pattern)
+    return sum(1 for line in proc.log().splitlines() if regex.search(line))
+
+
+def unique_body(prefix: str) -> str:
+    """A French comment body nobody else posts (bodies identify requests in the history)."""
+    return f"bonjour {prefix} {uuid.uuid4().hex[:12]}"
+
+
+def as_json(value: Any) -> bytes:
+    """Encode *value* as JSON bytes."""
+    return json.dumps(value).encode()
