@@ -400,12 +400,12 @@ def test_audit_page_shows_moderator_action_reason_and_time(logged_in, no_dispatc
 # ---- word lists, jobs, stats ------------------------------------------------------------------
 
 def test_word_list_changes_are_versioned_and_audited(logged_in):
-    with db.session_scope() as session:
-        start = wordlists.current_version(session)  # versions are never reused, even after deletes
     post_form(logged_in, "/moderation/words", op="add", kind="banned", word="  Frack ")
+    with db.session_scope() as session:
+        first = wordlists.current_version(session)  # versions are never reused, even after deletes
     post_form(logged_in, "/moderation/words", op="add", kind="allowed", word="Scunthorpe")
     html = logged_in.get("/moderation/words").text
-    assert f"version {start + 2}" in html and "frack" in html and "scunthorpe" in html
+    assert f"version {first + 1}" in html and "frack" in html and "scunthorpe" in html
     post_form(logged_in, "/moderation/words", op="add", kind="banned", word="frack")
     assert "already in the banned list" in logged_in.get("/moderation/words").text
     post_form(logged_in, "/moderation/words", op="remove", kind="banned", word="frack")
