@@ -34,6 +34,8 @@ screenshots: $(STAMP) services browser
 
 bench: $(STAMP) services
 	$(PY) bench/bench_profanity.py
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) instance/*.db* .pytest_cache
