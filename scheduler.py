@@ -26,8 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors import run_maintenance
 from actors.broker import settings
-from core import maintenance, schedule
-from core.comments import iso
+from core import maintenance, schedule, schedule_view
 from core.db import session_scope
 from core.models import utcnow
 
@@ -87,8 +86,8 @@ class Daemon:
         now = utcnow()
         try:
             with session_scope() as session:
-                missing = [(name, spec.latest_slot(now)) for name, spec in self.specs.items()
-                           if not schedule.has_run(session, name, spec.latest_slot(now))]
+                slots = {name: spec.latest_slot(now) for name, spec in self.specs.items()}
+                missing = [(name, slot) for name, slot in slots.items() if not schedule.has_run(session, name, slot)]
         except SQLAlchemyError as exc:
             logger.warning("Catch-up skipped: %s", str(exc).splitlines()[0][:200])
             return
@@ -163,18 +162,14 @@ class Daemon:
 
 def list_jobs() -> int:
     """Print each job with its last outcome and next run."""
-    now = utcnow()
     with session_scope() as session:
-        runs = schedule.last_runs(session)
-        lease = schedule.lease_holder(session)
-    for name, spec in schedule.job_specs(settings).items():
-        run = runs.get(name)
-        last = "never run"
-        if run:
-            last = f"{run.status} slot={iso(run.slot)} finished={iso(run.finished_at) or '-'} {run.detail or ''}"
-        sys.stdout.write(f"{name:12} {spec.schedule:24} next={iso(spec.next_slot(now)) or '-'}  last: {last}\n")
-    active = lease and lease[1].replace(tzinfo=None) > now.replace(tzinfo=None)
-    sys.stdout.write(f"active scheduler: {lease[0] if active else 'none'}\n")
+        overview = schedule_view.overview(session, settings)
+    for job in overview["jobs"]:
+        run = job["last_run"]
+        last = f"{run['status']} slot={run['slot']} finished={run['finished_at'] or '-'} {run['detail'] or ''}" \
+            if run else "never run"
+        sys.stdout.write(f"{job['job']:12} {job['schedule']:24} next={job['next_run'] or '-'}  last: {last}\n")
+    sys.stdout.write(f"active scheduler: {overview['active_scheduler'] or 'none'}\n")
     return 0
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import dialect_insert
 from core.models import AuditEvent, utcnow
 
 SYSTEM = "system"
@@ -37,11 +36,9 @@ def record(
         "redacted": False,
         "at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
     if dedupe_key is None:
         statement = insert(AuditEvent).values(**values)
-    elif dialect == "postgresql":
-        statement = pg_insert(AuditEvent).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
     else:
-        statement = sqlite_insert(AuditEvent).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        statement = dialect_insert(session)(AuditEvent).values(**values).on_conflict_do_nothing(
+            index_elements=["dedupe_key"])
     return session.execute(statement).rowcount == 1

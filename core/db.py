@@ -62,6 +62,14 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+    """Return the INSERT construct of the session's dialect (it knows ON CONFLICT; the generic one does not)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def configure(url: str) -> None:
     """Point the process-wide session factory at *url* (idempotent for the same URL)."""
     global _engine, _factory, _url, _pid

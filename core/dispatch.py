@@ -14,6 +14,7 @@ from core.broker import (
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
     RUN_JOB,
+    RUN_MAINTENANCE,
     TRANSLATE_COMMENT,
     TRANSLATION_QUEUE,
     build_broker,
@@ -54,6 +55,13 @@ class Dispatcher:
     def send_translation(self, comment_id: int, lang: str) -> bool:
         """Ask the workers to translate comment *comment_id* into *lang*."""
         return self.send(TRANSLATION_QUEUE, TRANSLATE_COMMENT, comment_id, lang)
+
+    def send_maintenance_now(self, job: str) -> str | None:
+        """Enqueue scheduler job *job* for a manual slot of now; return the slot, or None if not sent."""
+        from core.models import utcnow
+
+        slot = utcnow().isoformat()
+        return slot if self.send(MAINTENANCE_QUEUE, RUN_MAINTENANCE, job, slot, True) else None
 
     def send_job(self, job_id: int) -> bool:
         """Ask a worker to run moderator job *job_id*."""

@@ -9,14 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import audit, pipeline, schedule, stats
 from core.config import Settings
-from core.db import session_scope
+from core.db import dialect_insert, session_scope
 from core.models import AuditEvent, Comment, DailyStats, Status, Translation, TranslationStatus, utcnow
 
 logger = logging.getLogger(__name__)
@@ -113,7 +111,7 @@ def purge(session: Session, settings: Settings, now: datetime) -> Outcome:
 
 def store_daily_stats(session: Session, first: date, last: date) -> Outcome:
     """Upsert one daily_stats row per day from *first* to *last* (idempotent)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     days = []
     for row in stats.compute(session, first, last):
         latency = row["latency_seconds"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from core.db import dialect_insert
 from core.errors import RateLimited
 from core.models import RateLimit
 
@@ -17,8 +16,7 @@ def hit(session: Session, key: str, limit: int, window_seconds: int = 60) -> int
     """Count one event for *key*; raise RateLimited once *limit* events happened in this window."""
     now = time.time()
     window = int(now // window_seconds)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(RateLimit).values(key=key, window=window, count=1)
+    statement = dialect_insert(session)(RateLimit).values(key=key, window=window, count=1)
     statement = statement.on_conflict_do_update(
         index_elements=["key", "window"], set_={"count": RateLimit.count + 1}
     ).returning(RateLimit.count)

@@ -6,10 +6,8 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from core import broker_admin, schedule, schedule_view
-from core.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE
 from core.dispatch import get_dispatcher
 from core.errors import NotFound, ValidationError
-from core.models import utcnow
 from webapp.api import read_json
 from webapp.auth import admin_required, api_auth_required
 from webapp.sessions import get_session
@@ -30,9 +28,8 @@ def trigger(job: str) -> ResponseReturnValue:
     """Enqueue *job* now, as ``python scheduler.py trigger JOB`` does (admins only)."""
     if job not in schedule.JOBS:
         raise NotFound(f"no job named {job!r}")
-    slot = utcnow().isoformat()
-    sent = get_dispatcher(current_app.config["PARLEY"]).send(MAINTENANCE_QUEUE, RUN_MAINTENANCE, job, slot, True)
-    if not sent:
+    slot = get_dispatcher(current_app.config["PARLEY"]).send_maintenance_now(job)
+    if slot is None:
         return jsonify({"error": {"code": "broker_unavailable", "message": "could not enqueue; retry later"}}), 503
     return jsonify({"job": job, "slot": slot, "enqueued": True}), 202
 

@@ -7,9 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 
 from core import broker_admin, schedule, schedule_view
-from core.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE
 from core.dispatch import get_dispatcher
-from core.models import utcnow
 from webapp.auth import admin_required, current_identity, login_required
 from webapp.sessions import get_session
 
@@ -35,8 +33,7 @@ def trigger(job: str) -> ResponseReturnValue:
     """Enqueue a job now (admins)."""
     if job not in schedule.JOBS:
         flash(f"No job named {job!r}.", "error")
-    elif get_dispatcher(current_app.config["PARLEY"]).send(MAINTENANCE_QUEUE, RUN_MAINTENANCE, job,
-                                                            utcnow().isoformat(), True):
+    elif get_dispatcher(current_app.config["PARLEY"]).send_maintenance_now(job):
         flash(f"Enqueued {job}; a worker runs it shortly.", "ok")
     else:
         flash("RabbitMQ did not accept the message; try again later.", "error")
