@@ -17,14 +17,17 @@ from core.logs import configure_logging
 #: Settings of the worker process, read once.
 settings = Settings.from_env()
 configure_logging(settings)
-db.configure(settings.database_url)
+#: True in processes started by the ``dramatiq`` command (not in the scheduler, which only sends).
+IS_WORKER = os.path.basename(sys.argv[0]) == "dramatiq"
+# No pre-ping in the worker: a connection that died with the database fails the claim before it counts an attempt;
+# SQLAlchemy then drops the pool and Dramatiq retries the message after its backoff. A ping per
+# checkout costs a round trip per statement here (a quarter of a check's time, docs/BENCHMARKS.md).
+db.configure(settings.database_url, pre_ping=not IS_WORKER)
 
 #: The global broker every actor in this package is declared on.
 broker = build_broker(settings, role="worker")
 broker.add_middleware(LogContext())
 broker.add_middleware(RedeliveryLane())
-#: True in processes started by the ``dramatiq`` command (not in the scheduler, which only sends).
-IS_WORKER = os.path.basename(sys.argv[0]) == "dramatiq"
 if settings.worker_metrics and IS_WORKER:
     # The exposition server runs in a process forked from Dramatiq's main process, which never
     # imports this module: its port and database path can only come from Dramatiq's own

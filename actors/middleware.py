@@ -30,6 +30,14 @@ class LogContext(Middleware):
     after_skip_message = after_process_message
 
 
+_lane_local = threading.local()
+
+
+def in_redelivery_lane() -> bool:
+    """Return True while the calling worker thread runs a redelivered message (alone in its lane)."""
+    return getattr(_lane_local, "active", False)
+
+
 class RedeliveryLane(Middleware):
     """Runs messages that RabbitMQ redelivered (their worker died, or its connection did) one at a time."""
 
@@ -41,19 +49,18 @@ class RedeliveryLane(Middleware):
     def __init__(self) -> None:
         """Start with the lane free."""
         self._lane = threading.Lock()
-        self._holding = threading.local()
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
         """Wait for the lane when *message* is a redelivery."""
         if getattr(message, "redelivered", False):
             self._lane.acquire()
-            self._holding.active = True
+            _lane_local.active = True
 
     def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
         """Leave the lane, whatever the outcome."""
-        if getattr(self._holding, "active", False):
-            self._holding.active = False
+        if in_redelivery_lane():
+            _lane_local.active = False
             self._lane.release()
 
     after_skip_message = after_process_message

@@ -7,7 +7,7 @@ On its own private database and vhost (like run_all.py):
 2. py-spy samples both ``dramatiq actors`` processes while they drain pre-filled moderation messages
    (every sampled thread, then only threads holding the GIL, i.e. Python CPU);
 3. the same during a translation drain against tests/fake_translator.py;
-4. pyinstrument profiles 300 POSTs through Flask's test client and 300 ``pipeline.check_comment`` calls
+4. pyinstrument profiles 300 POSTs through Flask's test client and 300 ``checking.check_comment`` calls
    in this process (same database and broker).
 Writes raw stacks and reports under bench/results/profiles/ and prints the top hot spots
 (self time, and inclusive time of Parley's own functions). Profiling slows the processes down: take
@@ -131,7 +131,7 @@ def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> s
     from pyinstrument import Profiler
 
     os.environ.update(env)
-    from core import pipeline
+    from core import checking
     from webapp import create_app
 
     app = create_app()
@@ -153,7 +153,7 @@ def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> s
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for comment_id in ids:
-        pipeline.check_comment(comment_id, 5)
+        checking.check_comment(comment_id, 5)
     profiler.stop()
     check_report = profiler.output_text(unicode=True, color=False, show_all=False)
     (OUT / "check.pyinstrument.txt").write_text(check_report)

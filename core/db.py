@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 logger = logging.getLogger(__name__)
@@ -24,9 +24,10 @@ _engine: Engine | None = None
 _factory: sessionmaker[Session] | None = None
 _url: str | None = None
 _pid: int | None = None
+_pre_ping = True
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
     """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -50,7 +51,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     connect_args: dict[str, object] = {}
@@ -58,7 +60,7 @@ def make_engine(url: str) -> Engine:
         # UTC sessions: day boundaries (stats, purge) never depend on the server's or process's TZ.
         connect_args = {"connect_timeout": 3, "options": "-c timezone=UTC"}
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
+        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
     )
 
 
@@ -70,16 +72,18 @@ def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def configure(url: str) -> None:
+def configure(url: str, *, pre_ping: bool | None = None) -> None:
     """Point the process-wide session factory at *url* (idempotent for the same URL)."""
-    global _engine, _factory, _url, _pid
+    global _engine, _factory, _url, _pid, _pre_ping
     with _lock:
+        if pre_ping is not None and pre_ping != _pre_ping:
+            _pre_ping, _url = pre_ping, None
         if _url == url and _pid == os.getpid():
             return
         if _engine is not None:
             # A forked child must not reuse the parent's sockets.
             _engine.dispose(close=_pid == os.getpid())
-        _engine = make_engine(url)
+        _engine = make_engine(url, pre_ping=_pre_ping)
         _factory = sessionmaker(bind=_engine, expire_on_commit=False)
         _url, _pid = url, os.getpid()
 
@@ -91,6 +95,18 @@ def engine() -> Engine:
     if _pid != os.getpid():
         configure(_url or "")
     return _engine  # type: ignore[return-value]
+
+
+def is_postgresql() -> bool:
+    """Return True when the configured database is PostgreSQL (it has the one-statement writes)."""
+    return engine().dialect.name == "postgresql"
+
+
+def autocommit() -> Connection:
+    """Return a connection on which every statement is its own transaction (for one-statement writes)."""
+    # Same pool as the sessions; psycopg2 switches autocommit on the client, without a round trip.
+    # On SQLite each statement is then its own implicit transaction (the driver runs without BEGIN).
+    return engine().connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def new_session() -> Session:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from core import audit, pipeline, schedule, stats
+from core import audit, checking, pipeline, schedule, stats
 from core.config import Settings
 from core.db import dialect_insert, session_scope
 from core.models import AuditEvent, Comment, DailyStats, Status, Translation, TranslationStatus, utcnow
@@ -47,7 +47,7 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
         .order_by(Comment.id).limit(BATCH)
     ):
         if count >= limit:
-            held += pipeline.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches")
+            held += checking.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches")
             continue
         # Guarded on the count we read: two overlapping runs cannot both send. Re-sending is not progress:
         # updated_at keeps the time of the last attempt, which the claim uses to tell a running one from a dead one.

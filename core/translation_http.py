@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +14,21 @@ DEFAULT_TIMEOUT = 10.0
 
 #: Per thread: ``timeout`` of the adapter call in progress, ``response`` of its last HTTP request.
 local = threading.local()
+
+
+def _session(real: Any) -> Any:
+    """Return the calling thread's ``requests.Session``, made on first use with the environment read once."""
+    # ``requests.request()`` builds a new Session per call and re-reads the whole environment for proxies
+    # and CA bundles: a quarter of a translation's Python time (docs/BENCHMARKS.md). One Session per
+    # thread also keeps the provider's connection alive between calls.
+    session = getattr(local, "session", None)
+    if session is None:
+        session = real.Session()
+        session.trust_env = False
+        session.proxies = {k: v for k, v in urllib.request.getproxies().items() if k in ("http", "https")}
+        session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        local.session = session
+    return session
 
 
 class _TimedRequests:
@@ -30,10 +47,11 @@ class _TimedRequests:
         if self._rewrite is not None:
             method = self._rewrite(method, kwargs)
         outcome: list[tuple[bool, Any]] = []
+        session = _session(self._real)
 
         def fetch() -> None:
             try:
-                outcome.append((True, self._real.request(method, url, **kwargs)))
+                outcome.append((True, session.request(method, url, **kwargs)))
             except BaseException as exc:  # handed to the caller's thread below
                 outcome.append((False, exc))
 
@@ -42,6 +60,7 @@ class _TimedRequests:
         worker.start()
         worker.join(timeout)
         if not outcome:
+            local.session = None  # the abandoned call still uses it: the next call gets a fresh one
             raise self._real.exceptions.ReadTimeout(f"no complete response within {timeout} s")
         ok, value = outcome[0]
         if not ok:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.db import session_scope
 from core.errors import Conflict, NotFound, ValidationError
 from core.models import WordEntry, WordListVersion
 from core.text import clean_field
@@ -126,6 +127,15 @@ def current_engine(session: Session) -> Engine:
     engine = engine_for(lists)
     _latest = (lists.version, engine)
     return engine
+
+
+def engine_at(version: int) -> Engine:
+    """Return the engine of word-list *version* (as read with a claim), loading the lists when it is new."""
+    cached = _latest
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    with session_scope() as session:
+        return current_engine(session)
 
 
 #: The engine of the newest version this process has seen.

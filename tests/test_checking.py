@@ -1,0 +1,109 @@
+"""Batched profanity checks (core.checking) and the group commit that forms the batches."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import select, update
+
+from core import checking, db
+from core.batching import GroupCommit
+from core.models import AuditEvent, Comment, Status
+from tests.moderation_support import seed
+
+
+def test_group_commit_runs_alone_when_idle_and_batches_the_callers_that_wait():
+    batches: list[list[int]] = []
+    release = threading.Event()
+    started = threading.Event()
+
+    def run(items: Sequence[int]) -> dict[int, int]:
+        batches.append(list(items))
+        if len(batches) == 1:
+            started.set()
+            assert release.wait(10)
+        return {item: item * 10 for item in items}
+
+    group: GroupCommit[int, int] = GroupCommit(run, max_size=4)
+    results: dict[int, int] = {}
+    first = threading.Thread(target=lambda: results.update({1: group.submit(1)}))
+    first.start()
+    assert started.wait(10)
+    others = [threading.Thread(target=lambda i=i: results.update({i: group.submit(i)})) for i in range(2, 8)]
+    for thread in others:
+        thread.start()
+    deadline = threading.Event()
+    for _ in range(200):  # all six are queued behind the running batch
+        with group._cond:
+            if len(group._queue) == 6:
+                break
+        deadline.wait(0.01)
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert results == {i: i * 10 for i in range(1, 8)}
+    assert batches[0] == [1]
+    assert sorted(len(b) for b in batches[1:]) == [2, 4]  # max_size splits the six waiting callers
+    assert sorted(i for b in batches[1:] for i in b) == list(range(2, 8))
+
+
+def test_group_commit_raises_the_batch_error_in_every_caller_and_recovers():
+    calls = []
+
+    def run(items: Sequence[str]) -> dict[str, str]:
+        calls.append(list(items))
+        if "bad" in items:
+            raise RuntimeError("database went away")
+        return {item: item.upper() for item in items}
+
+    group: GroupCommit[str, str] = GroupCommit(run)
+    with pytest.raises(RuntimeError, match="went away"):
+        group.submit("bad")
+    assert group.submit("ok") == "OK"  # the failed batch did not leave the group busy
+
+
+@pytest.fixture
+def database(stack, clean_db):  # type: ignore[no-untyped-def]
+    db.configure(stack.database_url)
+    return stack
+
+
+def _row(comment_id: int) -> Comment:
+    with db.session_scope() as session:
+        return session.get(Comment, comment_id)
+
+
+def test_a_batch_records_each_comment_once_and_only_undecided_pending_ones(database):
+    clean = seed(body="a lovely day", status=Status.PENDING, translation={"lang": "fr", "status": "pending"})
+    profane = seed(body="what the fuck", status=Status.PENDING)
+    decided = seed(body="shit happens", status=Status.PENDING)
+    with db.session_scope() as session:
+        session.execute(update(Comment).where(Comment.id == decided).values(decision="approved"))
+    done = seed(body="fine", status=Status.PUBLISHED)
+    out = checking.check_comments([clean, profane, decided, done, profane, 10**9], max_attempts=3)
+    assert out == {clean: ["fr"], profane: []}
+    assert (_row(clean).status, _row(clean).check_attempts) == (Status.PUBLISHED, 1)
+    flagged = _row(profane)
+    assert (flagged.status, flagged.matched_words, flagged.check_attempts) == (Status.FLAGGED, ["fuck"], 1)
+    assert flagged.censored_body == "what the ****" and flagged.flagged_at is not None
+    assert (_row(decided).status, _row(decided).check_attempts) == (Status.PENDING, 0)
+    with db.session_scope() as session:
+        events = session.execute(select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.detail)).all()
+    assert events == [(profane, "flagged", {"words": ["fuck"], "source": "body"})]
+    # Run twice: nothing changes, no second audit event.
+    assert checking.check_comments([clean, profane], max_attempts=3) == {}
+    with db.session_scope() as session:
+        assert len(session.scalars(select(AuditEvent)).all()) == 1
+
+
+def test_a_comment_out_of_attempts_is_held_while_the_rest_of_its_batch_is_checked(database):
+    spent = seed(body="hello", status=Status.PENDING)
+    fresh = seed(body="hello again", status=Status.PENDING)
+    with db.session_scope() as session:
+        session.execute(update(Comment).where(Comment.id == spent).values(check_attempts=3))
+    assert checking.check_comments([spent, fresh], max_attempts=3) == {fresh: []}
+    held = _row(spent)
+    assert (held.status, held.check_error) == (Status.FLAGGED, "profanity check failed 3 times")
+    assert _row(fresh).status == Status.PUBLISHED
