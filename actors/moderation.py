@@ -14,21 +14,27 @@ from core import checking
 from core.batching import GroupCommit
 from core.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.errors import ValidationError
+from core.logs import log_context
 from core.models import MAX_ID
 
 logger = logging.getLogger(__name__)
 
 
-def _check_batch(comment_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Check a batch of comments."""
-    # The last attempt counts as running until the re-dispatch would consider it stuck.
-    busy_for = timedelta(seconds=settings.stuck_after_seconds)
-    return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for)
+def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked]:
+    """Check a batch of comments (run by one of the batch's threads for all of them)."""
+    # The lines logged meanwhile are about the batch, not about this thread's own message.
+    context = log_context.set({"actor": CHECK_PROFANITY, "batch": list(comment_ids)})
+    try:
+        # The last attempt counts as running until the re-dispatch would consider it stuck.
+        busy_for = timedelta(seconds=settings.stuck_after_seconds)
+        return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for)
+    finally:
+        log_context.reset(context)
 
 
 #: The messages that the worker threads of this process run at the same time are checked together:
 #: two database statements for the batch instead of two per comment.
-_batches: GroupCommit[int, list[str]] = GroupCommit(_check_batch)
+_batches: GroupCommit[int, checking.Checked] = GroupCommit(_check_batch)
 
 
 def require_id(value: object) -> int:
@@ -53,9 +59,13 @@ def check_profanity(comment_id: int) -> None:
     comment_id = require_id(comment_id)
     # A redelivered message may be the one that killed a worker: it runs alone, never in a batch.
     if in_redelivery_lane():
-        langs = _check_batch([comment_id]).get(comment_id)
+        outcome = _check_batch([comment_id]).get(comment_id)
     else:
-        langs = _batches.submit(comment_id)
+        outcome = _batches.submit(comment_id)
+    if outcome is None:
+        logger.info("Comment %d needs no check (done, decided, held or unknown).", comment_id)
+        return
+    logger.info("Comment %d checked: %s", comment_id, outcome.status)
     # Sent after the check committed, so a translation never races ahead of its comment.
-    for lang in langs or ():
+    for lang in outcome.langs:
         translate_comment.send(comment_id, lang)

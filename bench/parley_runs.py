@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, insert, select
+from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 from bench import drain
 from bench.ceilings import GUNICORN_ARGS, WORKER_ARGS
@@ -49,20 +49,20 @@ def parley_env(stack: Stack, translator_url: str, **extra: str) -> dict[str, str
     return env
 
 
-def start_web(stack: Stack, env: dict[str, str], app: str = "webapp:create_app()") -> tuple[Proc, str]:
+def start_web(stack: Stack, env: dict[str, str]) -> tuple[Proc, str]:
     """Start ``gunicorn --workers 2 --threads 4 'webapp:create_app()'``; return it and its base URL."""
     port = free_port()
-    cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS, app]
-    proc = stack.start("parley-web" if app.startswith("webapp") else "prototype-web", cmd, env)
+    cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_ARGS, "webapp:create_app()"]
+    proc = stack.start("parley-web", cmd, env)
     base = f"http://127.0.0.1:{port}"
     proc.wait_until(lambda: http_answers(base), 60, "Parley's web to answer")
     return proc, base
 
 
-def start_worker(stack: Stack, env: dict[str, str], module: str = "actors") -> Proc:
+def start_worker(stack: Stack, env: dict[str, str]) -> Proc:
     """Start ``dramatiq actors --processes 2 --threads 8`` and wait until both processes consume."""
-    cmd = [str(BIN / "dramatiq"), module, *WORKER_ARGS, "--worker-shutdown-timeout", "5000"]
-    proc = stack.start("parley-worker" if module == "actors" else "prototype-worker", cmd, env)
+    cmd = [str(BIN / "dramatiq"), "actors", *WORKER_ARGS, "--worker-shutdown-timeout", "5000"]
+    proc = stack.start("parley-worker", cmd, env)
     proc.wait_until(lambda: proc.log().count("Worker process is ready for action.") >= 2, 90, "worker ready")
     return proc
 
@@ -113,6 +113,10 @@ def insert_comments(
                 [{"comment_id": i, "lang": translate_to, "status": TranslationStatus.PENDING, "attempts": 0,
                   "redispatches": 0, "created_at": now, "updated_at": now} for i in ids],
             )
+    # A running system's autovacuum analyses a table after 10 % of its rows changed: without this, the
+    # planner would drain a backlog with the statistics of the empty table (every pending row in a scan).
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE comments; ANALYZE translations"))
     return ids
 
 
@@ -141,7 +145,7 @@ def _epochs(engine: Engine, query: Any) -> list[float]:
 
 
 def moderation_drain(
-    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors", meter: CpuMeter | None = None
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, meter: CpuMeter | None = None
 ) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* pending English comments, queue their checks, start the worker, time the drain.
 
@@ -152,7 +156,7 @@ def moderation_drain(
     drain.prefill_dramatiq(stack, MODERATION_QUEUE, CHECK_PROFANITY, ((i,) for i in ids))
     drain.wait_depth(stack, MODERATION_QUEUE, count)
     started = time.time()
-    worker = start_worker(stack, env, module)
+    worker = start_worker(stack, env)
     ready = time.time()
     lo, hi = ids[0], ids[-1]
     in_range = (Comment.id >= lo) & (Comment.id <= hi)
@@ -172,15 +176,14 @@ def moderation_drain(
 
 
 def translation_drain(
-    stack: Stack, engine: Engine, env: dict[str, str], count: int, module: str = "actors",
-    meter: CpuMeter | None = None,
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, meter: CpuMeter | None = None
 ) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* published French comments with a pending English translation, drain them."""
     ids = insert_comments(engine, count, tag="translate", lang="fr", status=Status.PUBLISHED, translate_to="en")
     drain.prefill_dramatiq(stack, TRANSLATION_QUEUE, TRANSLATE_COMMENT, ((i, "en") for i in ids))
     drain.wait_depth(stack, TRANSLATION_QUEUE, count)
     started = time.time()
-    worker = start_worker(stack, env, module)
+    worker = start_worker(stack, env)
     lo, hi = ids[0], ids[-1]
     in_range = (Translation.comment_id >= lo) & (Translation.comment_id <= hi)
     window = Window(meter, count)

@@ -1,6 +1,6 @@
 """Profile the ingest path and the worker under load: py-spy on the real processes, pyinstrument in-process.
 
-Usage (from the repository root):  .venv/bin/python bench/profile_hotspots.py [--seconds 10] [--prototypes]
+Usage (from the repository root):  .venv/bin/python bench/profile_hotspots.py [--seconds 10]
 
 On its own private database and vhost (like run_all.py):
 1. py-spy samples both gunicorn workers of Parley while 16 clients POST /api/comments;
@@ -73,13 +73,13 @@ def hotspots(raw: Path, top: int = 20, what: str = "on CPU or in a blocking C ca
     return "\n".join(lines)
 
 
-def profile_ingest(stack: Stack, env: dict[str, str], seconds: float, app: str, tag: str) -> str:
+def profile_ingest(stack: Stack, env: dict[str, str], seconds: float) -> str:
     """Sample Parley's gunicorn workers under a closed-loop POST load."""
-    web, base = parley_runs.start_web(stack, env, app)
+    web, base = parley_runs.start_web(stack, env)
     url = f"{base}/api/comments"
     payloads = Payloads(lang="fr", tag="profile")
     loadgen.closed_loop(url, payloads, 16, 2)
-    out = OUT / f"ingest{tag}.raw.txt"
+    out = OUT / "ingest.raw.txt"
     spy = py_spy(web.pid, seconds, out)
     result = loadgen.closed_loop(url, payloads, 16, seconds)
     spy.wait(60)
@@ -88,16 +88,16 @@ def profile_ingest(stack: Stack, env: dict[str, str], seconds: float, app: str, 
     return f"ingest under py-spy: {result.rps:.0f} req/s\n" + hotspots(out)
 
 
-def profile_worker(stack: Stack, env: dict[str, str], seconds: float, module: str, tag: str) -> str:
+def profile_worker(stack: Stack, env: dict[str, str], seconds: float) -> str:
     """Sample both worker processes while they drain pre-filled moderation messages (all, then GIL holders)."""
     engine = parley_runs.engine_for(stack)
     count = int(seconds * 1000)
     ids = parley_runs.insert_comments(engine, count, tag="profile", lang="en")
     drain.prefill_dramatiq(stack, "moderation", "check_profanity", ((i,) for i in ids))
     drain.wait_depth(stack, "moderation", count)
-    worker = parley_runs.start_worker(stack, env, module)
+    worker = parley_runs.start_worker(stack, env)
     time.sleep(2)  # past start-up (the profanity engine is built on the first message)
-    out, gil_out = OUT / f"worker{tag}.raw.txt", OUT / f"worker{tag}.gil.raw.txt"
+    out, gil_out = OUT / "worker.raw.txt", OUT / "worker.gil.raw.txt"
     spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
     for spy in spies:
         spy.wait(seconds + 60)
@@ -107,16 +107,16 @@ def profile_worker(stack: Stack, env: dict[str, str], seconds: float, module: st
     return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
 
 
-def profile_translation(stack: Stack, env: dict[str, str], seconds: float, module: str, tag: str) -> str:
+def profile_translation(stack: Stack, env: dict[str, str], seconds: float) -> str:
     """Sample both worker processes while they drain pre-filled translation messages (fake LibreTranslate)."""
     engine = parley_runs.engine_for(stack)
     count = int(seconds * 500)
     ids = parley_runs.insert_comments(engine, count, tag="profile-tr", lang="fr", status="published", translate_to="en")
     drain.prefill_dramatiq(stack, "translation", "translate_comment", ((i, "en") for i in ids))
     drain.wait_depth(stack, "translation", count)
-    worker = parley_runs.start_worker(stack, env, module)
+    worker = parley_runs.start_worker(stack, env)
     time.sleep(2)
-    out, gil_out = OUT / f"translation{tag}.raw.txt", OUT / f"translation{tag}.gil.raw.txt"
+    out, gil_out = OUT / "translation.raw.txt", OUT / "translation.gil.raw.txt"
     spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
     for spy in spies:
         spy.wait(seconds + 60)
@@ -166,11 +166,7 @@ def main() -> None:
     """Set up a private stack, profile, print and save the hot spots, tear down."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--prototypes", action="store_true", help="profile bench/prototypes/ instead of Parley")
     args = parser.parse_args()
-    app, module, tag = "webapp:create_app()", "actors", ""
-    if args.prototypes:
-        app, module, tag = "bench.prototypes.fast_web:create_app()", "bench.prototypes.fast_actors", ".prototype"
     OUT.mkdir(parents=True, exist_ok=True)
     stack = Stack()
     try:
@@ -181,18 +177,17 @@ def main() -> None:
         fake.wait_until(lambda: http_answers(f"http://127.0.0.1:{port}"), 30, "fake translator")
         env = parley_runs.parley_env(stack, f"http://127.0.0.1:{port}/")
         reports = [
-            ("py-spy: gunicorn workers during POST /api/comments", profile_ingest(stack, env, args.seconds, app, tag)),
+            ("py-spy: gunicorn workers during POST /api/comments", profile_ingest(stack, env, args.seconds)),
             ("py-spy: dramatiq worker processes during the moderation drain",
-             profile_worker(stack, env, args.seconds, module, tag)),
+             profile_worker(stack, env, args.seconds)),
             ("py-spy: dramatiq worker processes during the translation drain",
-             profile_translation(stack, env, args.seconds, module, tag)),
+             profile_translation(stack, env, args.seconds)),
+            ("pyinstrument in-process", profile_in_process(stack, env)),
         ]
-        if not args.prototypes:
-            reports.append(("pyinstrument in-process", profile_in_process(stack, env)))
     finally:
         stack.close()
     text = "\n\n".join(f"=== {title} ===\n{body}" for title, body in reports)
-    (OUT / f"hotspots{tag}.txt").write_text(text)
+    (OUT / "hotspots.txt").write_text(text)
     print(text)
     print(f"\nsaved under {OUT}; {time.strftime('%H:%M:%S')}")
 

@@ -54,19 +54,14 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
-def prototype_ratios(results: dict[str, Any]) -> dict[str, float | None]:
-    """The same figures for the prototypes of the proposed fixes (bench/prototypes/), when measured."""
-    shadow = dict(results)
-    shadow["ingest"] = {**results.get("ingest", {}), "parley": results.get("ingest", {}).get("prototype")}
-    shadow["moderation_drain"] = results.get("prototype_moderation_drain")
-    shadow["e2e"] = results.get("prototype_e2e")
-    shadow["memory"] = {"parley_worker": results.get("memory", {}).get("parley_worker_prototype")}
-    return ratios(shadow)
+def memory_groups(results: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Return (group, processes) of the run's memory, leaving out the ``*_prototype`` groups of older runs."""
+    return [(group, procs) for group, procs in results.get("memory", {}).items() if not group.endswith("_prototype")]
 
 
-def verdicts(results: dict[str, Any], prototypes: bool = False) -> list[dict[str, Any]]:
-    """Return one PASS/FAIL entry per target (for Parley, or for the prototypes)."""
-    values = prototype_ratios(results) if prototypes else ratios(results)
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return one PASS/FAIL entry per target."""
+    values = ratios(results)
     out = []
     for key, label, op, threshold in TARGETS:
         value = values.get(key)
@@ -111,17 +106,10 @@ def table(results: dict[str, Any]) -> str:
         p = ing["parley"]
         row("Parley: POST /api/comments (gunicorn 2x4)", p["rps"], "/s", p["p50_ms"], p["p99_ms"],
             f"{p['ok']} ok, rounds {p.get('round_rps')}, statuses {p['statuses']}")
-    if "prototype" in ing:
-        p = ing["prototype"]
-        row("  prototype fix: POST /api/comments", p["rps"], "/s", p["p50_ms"], p["p99_ms"],
-            f"{p['ok']} ok, rounds {p.get('round_rps')}, statuses {p['statuses']}")
     if "moderation_drain" in r:
         m = r["moderation_drain"]
         row("Parley: moderation drain (2 proc x 8 thr)", m["rate"], "/s",
             note=f"{m['count']} comments, {m.get('outcomes')}")
-    if "prototype_moderation_drain" in r:
-        m = r["prototype_moderation_drain"]
-        row("  prototype fix: moderation drain", m["rate"], "/s", note=f"{m['count']} comments, {m.get('outcomes')}")
     if "e2e" in r:
         e = r["e2e"]
         row(f"Parley: end-to-end POST->checked @{e['offered_rps']:g}/s", e["achieved_rps"], "/s", e["e2e_p50_ms"],
@@ -130,21 +118,9 @@ def table(results: dict[str, Any]) -> str:
             f"statuses {e['post']['statuses']}")
         row("Parley:   POST->translation done at that load", None, "", e["translation_p50_ms"],
             e["translation_p99_ms"], f"{e['translated']} translations")
-    if "prototype_e2e" in r:
-        e = r["prototype_e2e"]
-        row(f"  prototype fix: end-to-end @{e['offered_rps']:g}/s", e["achieved_rps"], "/s", e["e2e_p50_ms"],
-            e["e2e_p99_ms"], f"{e['checked']} comments, max {_num(e['e2e_max_ms'])} ms")
-        row("  prototype fix:   POST latency at that load", None, "", e["post"]["p50_ms"], e["post"]["p99_ms"],
-            f"statuses {e['post']['statuses']}")
-        row("  prototype fix:   POST->translation done", None, "", e["translation_p50_ms"],
-            e["translation_p99_ms"], f"{e['translated']} translations")
     if "translation_drain" in r:
         t = r["translation_drain"]
         row("Parley: translation drain (fake LibreTranslate)", t["rate"], "/s",
-            note=f"{t['count']} translations, {t.get('outcomes')}")
-    if "prototype_translation_drain" in r:
-        t = r["prototype_translation_drain"]
-        row("  prototype fix: translation drain", t["rate"], "/s",
             note=f"{t['count']} translations, {t.get('outcomes')}")
     if "celery_drain" in r:
         c = r["celery_drain"]
@@ -153,7 +129,7 @@ def table(results: dict[str, Any]) -> str:
     lines.extend(cpu_lines(r))
     lines.append("")
     lines.append(f"{'memory after load':<50} {'RSS MiB':>12} {'PSS MiB':>9}")
-    for group, procs in r.get("memory", {}).items():
+    for group, procs in memory_groups(r):
         for proc in procs:
             lines.append(f"  {group:<22} {proc['kind']:<25} {_num(proc.get('rss_mib')):>12} "
                          f"{_num(proc.get('pss_mib')):>9}  pid {proc['pid']}, {proc.get('threads', '?')} threads")
@@ -162,11 +138,6 @@ def table(results: dict[str, Any]) -> str:
     lines.append("-" * 86)
     for v in verdicts(r):
         lines.append(f"{v['label']:<55} {_num(v['value'], 2):>10} {v['target']:>10}  {v['verdict']}")
-    if "prototype_moderation_drain" in r or "prototype" in ing:
-        lines.append("")
-        lines.append("the same targets with the prototypes of the proposed fixes (bench/prototypes/, same run):")
-        for v in verdicts(r, prototypes=True):
-            lines.append(f"{v['label']:<55} {_num(v['value'], 2):>10} {v['target']:>10}  {v['verdict']}")
     return "\n".join(lines)
 
 
@@ -177,14 +148,10 @@ def cpu_phases(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
     phases = [
         ("bare insert + send", "request", (ing.get("bare") or {}).get("cpu")),
         ("Parley POST", "request", (ing.get("parley") or {}).get("cpu")),
-        ("prototype POST", "request", (ing.get("prototype") or {}).get("cpu")),
         ("Dramatiq no-op drain", "message", (r.get("noop_drain") or {}).get("cpu")),
         ("Parley moderation drain", "comment", (r.get("moderation_drain") or {}).get("cpu")),
-        ("prototype moderation drain", "comment", (r.get("prototype_moderation_drain") or {}).get("cpu")),
         ("Parley translation drain", "translation", (r.get("translation_drain") or {}).get("cpu")),
-        ("prototype translation drain", "translation", (r.get("prototype_translation_drain") or {}).get("cpu")),
         ("Parley e2e @100/s", "comment", (r.get("e2e") or {}).get("cpu")),
-        ("prototype e2e @100/s", "comment", (r.get("prototype_e2e") or {}).get("cpu")),
         ("Celery peer drain", "comment", (r.get("celery_drain") or {}).get("cpu")),
     ]
     return [(label, unit, cpu) for label, unit, cpu in phases if cpu]
@@ -221,12 +188,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("pika publish, confirms (ceiling)", r.get("pika", {}).get("rate"), "#999999"),
         ("bare insert + send (ceiling)", r.get("ingest", {}).get("bare", {}).get("rps"), "#999999"),
         ("Parley POST /api/comments", r.get("ingest", {}).get("parley", {}).get("rps"), "#1f77b4"),
-        ("prototype fix: POST", (r.get("ingest", {}).get("prototype") or {}).get("rps"), "#9ecae1"),
         ("Dramatiq no-op drain (ceiling)", r.get("noop_drain", {}).get("rate"), "#999999"),
         ("Parley moderation drain", r.get("moderation_drain", {}).get("rate"), "#1f77b4"),
-        ("prototype fix: moderation drain", (r.get("prototype_moderation_drain") or {}).get("rate"), "#9ecae1"),
         ("Parley translation drain", r.get("translation_drain", {}).get("rate"), "#2ca02c"),
-        ("prototype fix: translation drain", (r.get("prototype_translation_drain") or {}).get("rate"), "#98df8a"),
         ("Celery + better-profanity (peer)", r.get("celery_drain", {}).get("rate"), "#d62728"),
     ]
     bars = [b for b in bars if b[1]][::-1]
@@ -235,7 +199,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_yticks(list(positions), [b[0] for b in bars], fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("requests or messages per second (log scale)")
-    ax.set_title("Throughput: ceilings grey, Parley blue/green, proposed fix light blue, peer red", fontsize=10)
+    ax.set_title("Throughput: ceilings grey, Parley blue/green, peer red", fontsize=10)
     for y, b in zip(positions, bars, strict=True):
         ax.annotate(f" {b[1]:,.0f}/s", (b[1], y), ha="left", va="center", fontsize=8)
     ax.set_xlim(right=max(b[1] for b in bars) * 4)
@@ -244,9 +208,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for key, label, color in (
         ("noop_drain", "Dramatiq no-op", "#999999"),
         ("moderation_drain", "Parley moderation", "#1f77b4"),
-        ("prototype_moderation_drain", "prototype moderation", "#9ecae1"),
         ("translation_drain", "Parley translation", "#2ca02c"),
-        ("prototype_translation_drain", "prototype translation", "#98df8a"),
         ("celery_drain", "Celery + better-profanity", "#d62728"),
     ):
         data = r.get(key, {})
@@ -263,12 +225,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][0]
     e2e = r.get("e2e", {})
-    for key, label, color in (("e2e", "Parley", "#1f77b4"), ("prototype_e2e", "prototype fix", "#9ecae1")):
-        sample = (r.get(key) or {}).get("e2e_ms_sorted_sample") or []
-        if sample:
-            ys = [(i + 1) / len(sample) for i in range(len(sample))]
-            ax.plot(sample, ys, color=color, label=f"{label}: POST → published/flagged, p99 "
-                    f"{_num(r[key]['e2e_p99_ms'])} ms")
+    sample = e2e.get("e2e_ms_sorted_sample") or []
+    if sample:
+        ys = [(i + 1) / len(sample) for i in range(len(sample))]
+        ax.plot(sample, ys, color="#1f77b4", label=f"Parley: POST → published/flagged, p99 "
+                f"{_num(e2e['e2e_p99_ms'])} ms")
     ax.axvline(100, color="#d62728", linestyle="--", label="target p99 < 100 ms")
     ax.axhline(0.99, color="#999999", linestyle=":", linewidth=1)
     ax.set_xscale("log")
@@ -280,14 +241,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[1][1]
     labels, values, colors = [], [], []
-    palette = {"parley_worker": "#1f77b4", "parley_web": "#aec7e8", "bare_web": "#999999", "celery": "#d62728",
-               "parley_worker_prototype": "#9ecae1", "parley_web_prototype": "#c6dbef"}
-    for group, procs in r.get("memory", {}).items():
+    palette = {"parley_worker": "#1f77b4", "parley_web": "#aec7e8", "bare_web": "#999999", "celery": "#d62728"}
+    for group, procs in memory_groups(r):
         for proc in procs:
             if "parent" in proc["kind"] or proc.get("rss_mib") is None:
                 continue
             kind = "exporter fork" if group.startswith("parley_worker") and proc.get("threads", 0) <= 4 else "process"
-            labels.append(f"{group.replace('_prototype', ' (prototype)').replace('_', ' ')} {kind}, "
+            labels.append(f"{group.replace('_', ' ')} {kind}, "
                           f"{proc.get('threads', '?')} threads")
             values.append(proc["rss_mib"])
             colors.append(palette.get(group, "#777777"))

@@ -1,6 +1,6 @@
 """Every benchmark of issue #7 in one run, so the ratios hold on a noisy 2-core machine.
 
-Usage (from the repository root):  .venv/bin/python bench/run_all.py [--quick] [--prototypes] [--skip-peer]
+Usage (from the repository root):  .venv/bin/python bench/run_all.py [--quick] [--skip-peer]
 
 Creates a private PostgreSQL database and RabbitMQ vhost, starts a fake LibreTranslate server, measures in
 order: raw pika publish; bare Flask insert-and-send vs Parley's POST /api/comments (interleaved rounds,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ceilings, loadgen, parley_runs, report  # noqa: E402
 from bench.cpu import CpuMeter, summarize  # noqa: E402
-from bench.services import BIN, RESULTS, ROOT, Stack, free_port, http_answers  # noqa: E402
+from bench.services import BIN, RESULTS, ROOT, Proc, Stack, free_port, http_answers  # noqa: E402
 from bench.workload import Payloads  # noqa: E402
 
 #: Sizes of each measurement: the full run takes about 5 minutes, --quick about 2.
@@ -68,8 +68,6 @@ def log(message: str) -> None:
 
 
 STARTED = time.perf_counter()
-PROTOTYPE_WEB = "bench.prototypes.fast_web:create_app()"
-PROTOTYPE_WORKER = "bench.prototypes.fast_actors"
 
 
 def start_translator(stack: Stack) -> str:
@@ -82,14 +80,12 @@ def start_translator(stack: Stack) -> str:
 
 
 def ingest(
-    stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any], prototypes: bool, meter: CpuMeter
-) -> dict[str, tuple[Any, str]]:
-    """Bare endpoint vs Parley's POST (vs the prototype), rotating the order each round; return the web servers."""
+    stack: Stack, env: dict[str, str], cfg: dict[str, Any], results: dict[str, Any], meter: CpuMeter
+) -> tuple[Proc, str]:
+    """Bare endpoint vs Parley's POST, rotating the order each round; return Parley's web server and base URL."""
     bare_proc, bare_url = ceilings.start_bare_web(stack)
-    servers = {"parley": parley_runs.start_web(stack, env)}
-    if prototypes:
-        servers["prototype"] = parley_runs.start_web(stack, env, app=PROTOTYPE_WEB)
-    urls = {"bare": bare_url, **{name: f"{base}/api/comments" for name, (_proc, base) in servers.items()}}
+    web_proc, base = parley_runs.start_web(stack, env)
+    urls = {"bare": bare_url, "parley": f"{base}/api/comments"}
     payloads = Payloads(lang="fr")
     clients, seconds = cfg["clients"], cfg["ingest_seconds"]
     for url in urls.values():
@@ -121,7 +117,7 @@ def ingest(
     stack.stop(bare_proc)
     # The ingest's check messages are not part of any drain: drop them (their comments just stay pending).
     stack.purge("moderation", "bare")
-    return servers
+    return web_proc, base
 
 
 def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -141,50 +137,32 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         log(f"  {results['pika']['rate']:.0f} msgs/s")
 
         log("ingest: bare insert-and-send vs Parley POST /api/comments (interleaved rounds)")
-        servers = ingest(stack, env, cfg, results, args.prototypes, meter)
+        web_proc, base = ingest(stack, env, cfg, results, meter)
 
         log(f"ceiling: Dramatiq no-op drain of {cfg['noop_messages']} messages")
         results["noop_drain"] = ceilings.noop_drain(stack, cfg["noop_messages"], meter)
         log(f"  {results['noop_drain']['rate']:.0f} msgs/s")
 
-        drains = [("moderation_drain", "actors")]
-        if args.prototypes:
-            drains.append(("prototype_moderation_drain", PROTOTYPE_WORKER))
-        for key, module in drains:
-            log(f"{key.replace('_', ' ')} of {cfg['moderation_comments']} comments ({module})")
-            results[key], worker = parley_runs.moderation_drain(stack, engine, env, cfg["moderation_comments"], module,
-                                                                meter)
-            log(f"  {results[key]['rate']:.0f} comments/s {results[key]['outcomes']}")
-            stack.stop(worker)
+        log(f"moderation drain of {cfg['moderation_comments']} comments (actors)")
+        results["moderation_drain"], worker = parley_runs.moderation_drain(
+            stack, engine, env, cfg["moderation_comments"], meter)
+        log(f"  {results['moderation_drain']['rate']:.0f} comments/s {results['moderation_drain']['outcomes']}")
+        stack.stop(worker)
 
-        drains = [("translation_drain", "actors")]
-        if args.prototypes:
-            drains.insert(0, ("prototype_translation_drain", PROTOTYPE_WORKER))
-        for key, module in drains:  # Parley's goes last: its worker stays up for the end-to-end test
-            log(f"{key.replace('_', ' ')} of {cfg['translation_comments']} translations ({module})")
-            results[key], worker = parley_runs.translation_drain(stack, engine, env, cfg["translation_comments"],
-                                                                 module, meter)
-            log(f"  {results[key]['rate']:.0f} translations/s {results[key]['outcomes']}")
-            if key != "translation_drain":
-                stack.stop(worker)
+        log(f"translation drain of {cfg['translation_comments']} translations (actors)")
+        results["translation_drain"], worker = parley_runs.translation_drain(  # stays up for the end-to-end test
+            stack, engine, env, cfg["translation_comments"], meter)
+        log(f"  {results['translation_drain']['rate']:.0f} translations/s {results['translation_drain']['outcomes']}")
 
         rate, seconds = cfg["e2e_rate"], cfg["e2e_seconds"]
-        for key, web_name in (("e2e", "parley"), ("prototype_e2e", "prototype")):
-            if web_name not in servers:
-                continue
-            web_proc, base = servers[web_name]
-            if worker is None:
-                worker = parley_runs.start_worker(stack, env, PROTOTYPE_WORKER)
-            log(f"{key}: steady {rate} comments/s for {seconds} s ({web_name} web + worker)")
-            results[key] = parley_runs.e2e_steady(engine, f"{base}/api/comments", Payloads(lang="fr", tag=key),
-                                                  rate, seconds, meter)
-            log(f"  POST->checked p50 {results[key]['e2e_p50_ms']} ms, p99 {results[key]['e2e_p99_ms']} ms")
-            suffix = "" if key == "e2e" else "_prototype"
-            results["memory"][f"parley_web{suffix}"] = parley_runs.process_memory(web_proc, "gunicorn worker")
-            results["memory"][f"parley_worker{suffix}"] = parley_runs.process_memory(worker, "dramatiq process")
-            stack.stop(worker)
-            stack.stop(web_proc)
-            worker = None
+        log(f"e2e: steady {rate} comments/s for {seconds} s (parley web + worker)")
+        results["e2e"] = parley_runs.e2e_steady(engine, f"{base}/api/comments", Payloads(lang="fr", tag="e2e"),
+                                                rate, seconds, meter)
+        log(f"  POST->checked p50 {results['e2e']['e2e_p50_ms']} ms, p99 {results['e2e']['e2e_p99_ms']} ms")
+        results["memory"]["parley_web"] = parley_runs.process_memory(web_proc, "gunicorn worker")
+        results["memory"]["parley_worker"] = parley_runs.process_memory(worker, "dramatiq process")
+        stack.stop(worker)
+        stack.stop(web_proc)
 
         if not args.skip_peer:
             log(f"peer: naive Celery + better-profanity drain of {cfg['celery_comments']} comments")
@@ -202,8 +180,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a ~2-minute smoke run")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the Celery peer")
-    parser.add_argument("--prototypes", action="store_true",
-                        help="also measure the prototypes of the proposed fixes (bench/prototypes/)")
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks.png", help="where to draw the plot")
     args = parser.parse_args()
@@ -236,9 +212,6 @@ def main() -> int:
     results["meta"]["seconds"] = round(time.perf_counter() - STARTED, 1)
     results["ratios"] = report.ratios(results)
     results["targets"] = report.verdicts(results)
-    if args.prototypes:
-        results["prototype_ratios"] = report.prototype_ratios(results)
-        results["prototype_targets"] = report.verdicts(results, prototypes=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, default=str))
     print()

@@ -11,13 +11,16 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[K, R]):
-    """One caller's item and, once its batch ran, its outcome."""
+    """One caller's item, the lock its thread sleeps on, and its outcome once its batch ran."""
 
-    __slots__ = ("done", "error", "item", "result")
+    __slots__ = ("done", "error", "item", "lead", "result", "wake")
 
     def __init__(self, item: K) -> None:
         self.item = item
-        self.done = False
+        self.wake = threading.Lock()
+        # Held from the start; released when this caller is to lead the next batch, and when its batch is done.
+        self.wake.acquire()
+        self.lead = self.done = False
         self.result: R | None = None
         self.error: BaseException | None = None
 
@@ -25,49 +28,61 @@ class _Slot(Generic[K, R]):
 class GroupCommit(Generic[K, R]):
     """Runs ``run(items) -> {item: result}`` for items submitted from many threads, in batches.
 
-    No timer and no waiting for company: a caller that finds no batch running runs at once (a batch of
-    one when the process is idle); callers arriving while a batch runs queue up and go together in the
-    next one. Under load, batches grow to the number of busy threads, and so the fixed cost of a batch
-    (database round trips, commits) is shared out.
+    A caller that finds no batch running runs at once, as a batch of one: nothing waits for company, so
+    an idle process adds no latency. Callers arriving while a batch runs queue up; when it ends, the
+    first of them leads all of them as the next batch. Under load, batches grow to the number of busy
+    threads and the fixed cost of a batch (database round trips, commits) is shared out. Each waiting
+    thread sleeps on its own lock and is woken once, so there is no thundering herd on every batch.
     """
 
     def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64) -> None:
         """Batch *run* over at most *max_size* items."""
         self._run = run
         self._max_size = max_size
-        self._cond = threading.Condition()
+        self._mutex = threading.Lock()
         self._queue: list[_Slot[K, R]] = []
-        self._busy = False
+        self._running = False
 
     def submit(self, item: K) -> R:
-        """Run *item* in the next batch and return its result, or raise what the batch raised."""
+        """Run *item* in a batch and return its result, or raise what the batch raised."""
         slot: _Slot[K, R] = _Slot(item)
-        with self._cond:
+        with self._mutex:
             self._queue.append(slot)
-            while not slot.done:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
-                self._busy = True
-                self._cond.release()
-                try:
-                    self._execute(batch)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._cond.notify_all()
+            lead = not self._running
+            if lead:
+                self._running = True
+        while True:
+            if lead:
+                self._lead()
+            if slot.done:
+                break
+            slot.wake.acquire()
+            lead = slot.lead and not slot.done
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
 
-    def _execute(self, batch: list[_Slot[K, R]]) -> None:
-        """Run one batch and hand each caller its outcome."""
+    def _lead(self) -> None:
+        """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
+        with self._mutex:
+            batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
         try:
-            results = self._run([slot.item for slot in batch])
-        except BaseException as exc:  # not handled here: re-raised in every caller of the batch
+            try:
+                results = self._run([slot.item for slot in batch])
+            except BaseException as exc:  # not handled here: re-raised in every caller of the batch
+                for slot in batch:
+                    slot.error = exc
+            else:
+                for slot in batch:
+                    slot.result = results.get(slot.item)
+        finally:  # whatever happened, the next batch gets a leader and every caller of this one wakes up
+            with self._mutex:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].wake.release()
+                else:
+                    self._running = False
             for slot in batch:
-                slot.error, slot.done = exc, True
-            return
-        for slot in batch:
-            slot.result, slot.done = results.get(slot.item), True
+                # One release per slot: it wakes a waiting caller (the leader's own thread is not waiting).
+                slot.done = True
+                slot.wake.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,9 @@ _RECORD_PG = text(
     "), rec AS ("
     " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
     "   checked_at = :now, flagged_at = CASE WHEN v.profane THEN CAST(:now AS timestamptz) END, updated_at = :now"
-    " FROM v WHERE c.id = v.id AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
+    # The ANY(:ids) leads the planner to the primary key even when the table's statistics are stale.
+    " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
+    "   AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
     " RETURNING c.id, v.profane, v.words"
     "), audit AS ("
     " INSERT INTO audit_events (comment_id, kind, action, actor, reason, detail, dedupe_key, redacted, at)"
@@ -65,22 +68,29 @@ _RECORD_PG = text(
 )
 
 
-def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> list[str]:
-    """Check comment *comment_id* with the word lists in force; return the languages to translate into."""
-    return check_comments([comment_id], max_attempts, busy_for).get(comment_id, [])
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of one comment's check: its new status and the languages to translate it into."""
+
+    status: str
+    langs: list[str]
+
+
+def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> Checked | None:
+    """Check comment *comment_id* with the word lists in force; None when there was nothing to do."""
+    return check_comments([comment_id], max_attempts, busy_for).get(comment_id)
 
 
 def check_comments(
     comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0)
-) -> dict[int, list[str]]:
-    """Check comments *comment_ids*; return the languages to translate each recorded one into."""
+) -> dict[int, Checked]:
+    """Check comments *comment_ids*; return the outcome of each one this call recorded."""
     now = utcnow()
     params = {"ids": sorted(set(comment_ids)), "max_attempts": max_attempts, "busy_since": now - busy_for,
               "now": now}
     with db.autocommit() as connection:
         claimed = connection.execute(_CLAIM, params).all()
     if not claimed:
-        logger.info("Comments %s need no check (done, decided, held or unknown).", params["ids"])
         return {}
     engine = wordlists.engine_at(claimed[0][3])
     verdicts: dict[int, Verdict] = {}
@@ -93,9 +103,10 @@ def check_comments(
     if not verdicts:
         return {}
     recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
-    for comment_id in recorded:
-        logger.info("Comment %d checked: %s", comment_id, "flagged" if verdicts[comment_id].profane else "published")
-    return recorded
+    return {
+        comment_id: Checked(Status.FLAGGED if verdicts[comment_id].profane else Status.PUBLISHED, langs)
+        for comment_id, langs in recorded.items()
+    }
 
 
 def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:

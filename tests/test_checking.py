@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -36,7 +37,7 @@ def test_group_commit_runs_alone_when_idle_and_batches_the_callers_that_wait():
         thread.start()
     deadline = threading.Event()
     for _ in range(200):  # all six are queued behind the running batch
-        with group._cond:
+        with group._mutex:
             if len(group._queue) == 6:
                 break
         deadline.wait(0.01)
@@ -83,7 +84,7 @@ def test_a_batch_records_each_comment_once_and_only_undecided_pending_ones(datab
         session.execute(update(Comment).where(Comment.id == decided).values(decision="approved"))
     done = seed(body="fine", status=Status.PUBLISHED)
     out = checking.check_comments([clean, profane, decided, done, profane, 10**9], max_attempts=3)
-    assert out == {clean: ["fr"], profane: []}
+    assert out == {clean: checking.Checked(Status.PUBLISHED, ["fr"]), profane: checking.Checked(Status.FLAGGED, [])}
     assert (_row(clean).status, _row(clean).check_attempts) == (Status.PUBLISHED, 1)
     flagged = _row(profane)
     assert (flagged.status, flagged.matched_words, flagged.check_attempts) == (Status.FLAGGED, ["fuck"], 1)
@@ -103,7 +104,41 @@ def test_a_comment_out_of_attempts_is_held_while_the_rest_of_its_batch_is_checke
     fresh = seed(body="hello again", status=Status.PENDING)
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id == spent).values(check_attempts=3))
-    assert checking.check_comments([spent, fresh], max_attempts=3) == {fresh: []}
+    assert checking.check_comments([spent, fresh], max_attempts=3) == {fresh: checking.Checked(Status.PUBLISHED, [])}
     held = _row(spent)
     assert (held.status, held.check_error) == (Status.FLAGGED, "profanity check failed 3 times")
     assert _row(fresh).status == Status.PUBLISHED
+
+
+def test_group_commit_under_contention_answers_every_caller_with_its_own_result():
+    sizes: list[int] = []
+
+    def run(items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        sizes.append(len(items))
+        time.sleep(0.0002)  # a round trip to the database: the other callers queue meanwhile
+        if len(sizes) % 7 == 0:
+            raise ValueError(f"batch {len(sizes)}")
+        return {item: item[0] * 1000 + item[1] for item in items}
+
+    group: GroupCommit[tuple[int, int], int] = GroupCommit(run, max_size=5)
+    wrong: list[object] = []
+    failures = [0] * 12
+
+    def caller(thread: int) -> None:
+        for n in range(300):
+            try:
+                if group.submit((thread, n)) != thread * 1000 + n:
+                    wrong.append((thread, n))
+            except ValueError:
+                failures[thread] += 1
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a caller never woke up"
+    assert wrong == []
+    assert sum(sizes) == 12 * 300 and max(sizes) <= 5
+    assert max(sizes) > 1  # batches did form
+    assert sum(failures) == sum(size for i, size in enumerate(sizes, 1) if i % 7 == 0)
