@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from core.config import Settings
@@ -22,6 +24,21 @@ ACCEPTED_FIELDS = ("thread", "author", "body", "lang")
 MAX_THREAD_CHARS = 200
 MAX_AUTHOR_CHARS = 100
 MAX_PAGE = 100
+
+_comments = Comment.__table__
+#: Note the confirmed check messages of many comments at once. Rows are named by (id, created_at): a late mark
+#: must never land on another comment that reused the id (SQLite hands out the highest rowid again after a
+#: delete). updated_at is left alone: the mark is bookkeeping, not progress, and it may now land after the
+#: check has run, whose time updated_at keeps (the claim and the re-dispatch read it; the public sees it).
+MARK_DISPATCHED = (
+    update(_comments)
+    .where(tuple_(_comments.c.id, _comments.c.created_at).in_(bindparam("keys", expanding=True)))
+    .values(
+        dispatched_at=bindparam("now"),
+        dispatch_attempts=_comments.c.dispatch_attempts + 1,
+        updated_at=_comments.c.updated_at,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -61,23 +78,27 @@ def validate(data: Any, settings: Settings) -> NewComment:
     return NewComment(thread=thread, author=author, body=body, lang=lang)  # type: ignore[arg-type]
 
 
-def create(session: Session, new: NewComment, targets: tuple[str, ...]) -> Comment:
+def translation_langs(targets: Iterable[str], lang: str | None) -> tuple[str, ...]:
+    """Return the languages a comment in *lang* is translated into, in the order its view lists them."""
+    return tuple(sorted(target for target in targets if target != lang))
+
+
+def create(session: Session, new: NewComment, targets: tuple[str, ...], now: datetime | None = None) -> Comment:
     """Add a pending comment and one pending translation per target that differs from its language."""
-    comment = Comment(thread=new.thread, author=new.author, body=new.body, lang=new.lang, status=Status.PENDING)
-    comment.translations = [Translation(lang=target) for target in targets if target != new.lang]
+    now = now or utcnow()
+    comment = Comment(thread=new.thread, author=new.author, body=new.body, lang=new.lang, status=Status.PENDING,
+                      created_at=now, updated_at=now)
+    comment.translations = [
+        Translation(lang=lang, created_at=now, updated_at=now) for lang in translation_langs(targets, new.lang)
+    ]
     session.add(comment)
     session.flush()
     return comment
 
 
-def mark_dispatched(session: Session, comment_id: int) -> None:
-    """Record that the broker confirmed the check message for *comment_id*."""
-    session.execute(
-        update(Comment)
-        .where(Comment.id == comment_id)
-        .values(dispatched_at=utcnow(), dispatch_attempts=Comment.dispatch_attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
+def mark_dispatched(connection: Connection, keys: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Record that the broker confirmed the check messages of the comments *keys* (id, created_at)."""
+    return connection.execute(MARK_DISPATCHED, {"keys": list(keys), "now": now}).rowcount
 
 
 def get(session: Session, comment_id: int) -> Comment:
@@ -170,6 +191,23 @@ def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = N
         "created_at": iso(comment.created_at),
         "updated_at": iso(comment.updated_at),
         "translations": translations,
+    }
+
+
+def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: datetime) -> dict[str, Any]:
+    """Return ``public_view`` of the comment *new* just stored as *comment_id* at *now*, without loading it."""
+    # A pending comment is visible under no policy: no body, and no translation text yet.
+    stamp = iso(now)
+    return {
+        "id": comment_id,
+        "thread": new.thread,
+        "author": new.author,
+        "lang": new.lang,
+        "status": Status.PENDING,
+        "body": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "translations": {lang: {"status": TranslationStatus.PENDING, "text": None} for lang in langs},
     }
 
 

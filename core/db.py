@@ -25,9 +25,10 @@ _factory: sessionmaker[Session] | None = None
 _url: str | None = None
 _pid: int | None = None
 _pre_ping = True
+_autocommit: Engine | None = None
 
 
-def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> Engine:
     """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -60,7 +61,8 @@ def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
         # UTC sessions: day boundaries (stats, purge) never depend on the server's or process's TZ.
         connect_args = {"connect_timeout": 3, "options": "-c timezone=UTC"}
     return create_engine(
-        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args
+        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args,
+        isolation_level="AUTOCOMMIT" if autocommit else None,
     )
 
 
@@ -74,16 +76,23 @@ def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
 
 def configure(url: str, *, pre_ping: bool | None = None) -> None:
     """Point the process-wide session factory at *url* (idempotent for the same URL)."""
-    global _engine, _factory, _url, _pid, _pre_ping
+    global _engine, _factory, _url, _pid, _pre_ping, _autocommit
     with _lock:
         if pre_ping is not None and pre_ping != _pre_ping:
             _pre_ping, _url = pre_ping, None
         if _url == url and _pid == os.getpid():
             return
-        if _engine is not None:
+        for old in {_engine, _autocommit} - {None}:
             # A forked child must not reuse the parent's sockets.
-            _engine.dispose(close=_pid == os.getpid())
+            old.dispose(close=_pid == os.getpid())  # type: ignore[union-attr]
         _engine = make_engine(url, pre_ping=_pre_ping)
+        if _engine.dialect.name == "postgresql":
+            # A pool of its own that stays in autocommit: switching a session connection back and forth on
+            # every checkout costs more client CPU than the one-statement writes save (docs/BENCHMARKS.md).
+            _autocommit = make_engine(url, pre_ping=_pre_ping, autocommit=True)
+        else:
+            # SQLite: each statement is its own implicit transaction once the BEGIN IMMEDIATE is left out.
+            _autocommit = _engine.execution_options(isolation_level="AUTOCOMMIT")
         _factory = sessionmaker(bind=_engine, expire_on_commit=False)
         _url, _pid = url, os.getpid()
 
@@ -102,11 +111,15 @@ def is_postgresql() -> bool:
     return engine().dialect.name == "postgresql"
 
 
+def autocommit_engine() -> Engine:
+    """Return the engine whose connections run every statement as its own transaction."""
+    engine()
+    return _autocommit  # type: ignore[return-value]
+
+
 def autocommit() -> Connection:
     """Return a connection on which every statement is its own transaction (for one-statement writes)."""
-    # Same pool as the sessions; psycopg2 switches autocommit on the client, without a round trip.
-    # On SQLite each statement is then its own implicit transaction (the driver runs without BEGIN).
-    return engine().connect().execution_options(isolation_level="AUTOCOMMIT")
+    return autocommit_engine().connect()
 
 
 def new_session() -> Session:

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.orm import Session
 
 from core.db import dialect_insert
 from core.errors import RateLimited
 from core.models import RateLimit
 
+_rate_limits = RateLimit.__table__
+#: Drop a key's older windows; run at the first event of a new window, so once per key and window.
+FORGET = delete(_rate_limits).where(
+    _rate_limits.c.key == bindparam("key"), _rate_limits.c.window < bindparam("window")
+)
+
+
+def window_now(window_seconds: int = 60) -> tuple[float, int]:
+    """Return the current time and the number of the fixed window it falls in."""
+    now = time.time()
+    return now, int(now // window_seconds)
+
+
+def refusal(now: float, window: int, window_seconds: int = 60) -> RateLimited:
+    """Return the error for an event over the limit, telling the client to wait for the next window."""
+    return RateLimited(retry_after=max(1, int((window + 1) * window_seconds - now) + 1))
+
 
 def hit(session: Session, key: str, limit: int, window_seconds: int = 60) -> int:
     """Count one event for *key*; raise RateLimited once *limit* events happened in this window."""
-    now = time.time()
-    window = int(now // window_seconds)
+    now, window = window_now(window_seconds)
     statement = dialect_insert(session)(RateLimit).values(key=key, window=window, count=1)
     statement = statement.on_conflict_do_update(
         index_elements=["key", "window"], set_={"count": RateLimit.count + 1}
     ).returning(RateLimit.count)
     count = session.execute(statement).scalar_one()
     if count == 1:
-        # First event of a new window: forget this key's old windows.
-        session.execute(delete(RateLimit).where(RateLimit.key == key, RateLimit.window < window))
+        session.execute(FORGET, {"key": key, "window": window})
     if count > limit:
-        raise RateLimited(retry_after=max(1, int((window + 1) * window_seconds - now) + 1))
+        raise refusal(now, window, window_seconds)
     return count

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from gunicorn.http.errors import ParseException as FramingError
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import comments, ratelimit, text
+from core import comments, db, dispatch_marks, intake, ratelimit, text
 from core.config import Settings
 from core.dispatch import get_dispatcher
 from core.errors import ValidationError
 from core.languages import normalize_language
+from core.models import utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
 
@@ -63,20 +64,14 @@ def read_json() -> Any:
         raise ValidationError(f"request body is not valid JSON: {reason}", code="malformed") from None
 
 
-def record_dispatch(comment_id: int) -> None:
-    """Note that the broker confirmed the check of a stored comment; the comment is accepted either way."""
+def _accept_in_session(new: comments.NewComment, langs: tuple[str, ...], key: str, limit: int, now: datetime) -> int:
+    """Store *new* through the request's session and commit; return its id (the path of SQLite)."""
     session = get_session()
-    try:
-        comments.mark_dispatched(session, comment_id)
-        session.commit()
-    except SQLAlchemyError as exc:
-        # The comment is committed: a 503 now would make the client post it again. Without this note
-        # the re-dispatch sends the check once more, which is harmless.
-        logger.warning("Could not record the dispatch of comment %d: %s", comment_id, str(exc).splitlines()[0][:200])
-        try:
-            session.rollback()
-        except SQLAlchemyError:
-            pass  # the connection is gone; the session is discarded on teardown
+    if limit:
+        ratelimit.hit(session, key, limit)
+    comment_id = comments.create(session, new, langs, now).id
+    session.commit()
+    return comment_id
 
 
 @bp.post("/comments")
@@ -84,21 +79,26 @@ def post_comment() -> ResponseReturnValue:
     """Accept a comment for moderation: 202, then checked and translated by the workers."""
     config = settings()
     new = comments.validate(read_json(), config)
-    session = get_session()
-    if config.rate_limit_per_minute:
-        ratelimit.hit(session, f"post:{request.remote_addr}", config.rate_limit_per_minute)
-    comment = comments.create(session, new, config.translation_targets)
-    session.commit()
-    view = comments.public_view(comment, config.moderation_policy)
-    # Sent only after the commit: the worker must find the row. If the broker is sick the
-    # comment stays pending and the scheduler's re-dispatch sends it later.
-    if get_dispatcher(config).send_check(comment.id):
-        record_dispatch(comment.id)
+    now = utcnow()
+    langs = comments.translation_langs(config.translation_targets, new.lang)
+    key, limit = f"post:{request.remote_addr}", config.rate_limit_per_minute
+    if db.is_postgresql():
+        # Rate-limit hit, comment and translations in one autocommitted statement on one connection.
+        comment_id = intake.accept(new, langs, key=key, limit=limit, now=now)
+    else:
+        # SQLite has neither unnest() nor data-modifying CTEs; its single writer commits one short transaction.
+        comment_id = _accept_in_session(new, langs, key, limit, now)
+    # Sent only after the commit: the worker must find the row. If the broker is sick the comment stays
+    # pending and the scheduler's re-dispatch sends it later. The confirmation is written off the request
+    # path, in this process's next batch: the comment is accepted either way, so no database failure after
+    # the commit can turn it into a 503 that makes the client post it again.
+    if get_dispatcher(config).send_check(comment_id):
+        dispatch_marks.MARKS.add(comment_id, now)
     else:
         DISPATCH_FAILURES.inc()
-    response = jsonify(view)
+    response = jsonify(comments.pending_view(comment_id, new, langs, now))
     response.status_code = 202
-    response.headers["Location"] = url_for("api.get_comment", comment_id=comment.id)
+    response.headers["Location"] = url_for("api.get_comment", comment_id=comment_id)
     return response
 
 
