@@ -15,7 +15,7 @@ from core.batching import GroupCommit
 from core.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.errors import ValidationError
 from core.logs import log_context
-from core.models import MAX_ID
+from core.models import MAX_ID, Status
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def check_profanity(comment_id: int) -> None:
     if outcome is None:
         logger.info("Comment %d needs no check (done, decided, held or unknown).", comment_id)
         return
-    logger.info("Comment %d checked: %s", comment_id, outcome.status)
+    # The common outcome is not worth a line per comment at INFO (a busy site checks hundreds a second).
+    logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
+               "Comment %d checked: %s", comment_id, outcome.status)
     # Sent after the check committed, so a translation never races ahead of its comment.
     for lang in outcome.langs:
         translate_comment.send(comment_id, lang)

@@ -166,5 +166,6 @@ def translate(
         with db.autocommit() as connection:  # one guarded statement: its own transaction
             if not _finish(connection, comment_id, lang, status, text, reason, words):
                 return None
-    logger.info("Comment %d translation to %s: %s %s", comment_id, lang, status, reason or "")
+    logger.log(logging.DEBUG if status == TranslationStatus.DONE else logging.INFO,
+               "Comment %d translation to %s: %s %s", comment_id, lang, status, reason or "")
     return status

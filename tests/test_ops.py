@@ -152,7 +152,7 @@ def test_dead_letters_api_is_admin_only(ops_client, vhost):
 def test_worker_metrics_port_and_json_logs_with_ids(stack, vhost, ops_client, tmp_path):
     port = free_port()
     env = stack.env(BROKER_URL=vhost, WORKER_METRICS="1", dramatiq_prom_port=str(port),
-                    dramatiq_prom_db=str(tmp_path), LOG_FORMAT="json")
+                    dramatiq_prom_db=str(tmp_path), LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     worker = support.start_worker(env, processes=1, threads=2)
     try:
         comment_id = ops_client.post("/api/comments", json={**VALID, "body": "line one\nFAKE ERROR line two"}
@@ -171,7 +171,7 @@ def test_worker_metrics_port_and_json_logs_with_ids(stack, vhost, ops_client, tm
     finally:
         worker.stop()
     records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-    actor_lines = [r for r in records if r.get("logger") == "core.pipeline"]
+    actor_lines = [r for r in records if r.get("logger") in ("core.pipeline", "actors.moderation")]
     assert actor_lines and all(r["comment_id"] == comment_id and r["message_id"] for r in actor_lines)
 
 
