@@ -20,7 +20,7 @@ from core.models import MAX_ID, Status
 logger = logging.getLogger(__name__)
 
 
-def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked]:
+def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked | Exception]:
     """Check a batch of comments (run by one of the batch's threads for all of them)."""
     # The lines logged meanwhile are about the batch, not about this thread's own message.
     context = log_context.set({"actor": CHECK_PROFANITY, "batch": list(comment_ids)})
@@ -34,7 +34,7 @@ def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked]:
 
 #: The messages that the worker threads of this process run at the same time are checked together:
 #: two database statements for the batch instead of two per comment.
-_batches: GroupCommit[int, checking.Checked] = GroupCommit(_check_batch)
+_batches: GroupCommit[int, checking.Checked | Exception] = GroupCommit(_check_batch)
 
 
 def require_id(value: object) -> int:
@@ -65,6 +65,8 @@ def check_profanity(comment_id: int) -> None:
     if outcome is None:
         logger.info("Comment %d needs no check (done, decided, held or unknown).", comment_id)
         return
+    if isinstance(outcome, Exception):
+        raise outcome  # retried with backoff (max_retries); its attempts are counted in the database
     # The common outcome is not worth a line per comment at INFO (a busy site checks hundreds a second).
     logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
                "Comment %d checked: %s", comment_id, outcome.status)

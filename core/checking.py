@@ -78,13 +78,16 @@ class Checked:
 
 def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> Checked | None:
     """Check comment *comment_id* with the word lists in force; None when there was nothing to do."""
-    return check_comments([comment_id], max_attempts, busy_for).get(comment_id)
+    outcome = check_comments([comment_id], max_attempts, busy_for).get(comment_id)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def check_comments(
     comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0)
-) -> dict[int, Checked]:
-    """Check comments *comment_ids*; return the outcome of each one this call recorded."""
+) -> dict[int, Checked | Exception]:
+    """Check comments *comment_ids*; return the outcome (or the error) of each one this call claimed."""
     now = utcnow()
     params = {"ids": sorted(set(comment_ids)), "max_attempts": max_attempts, "busy_since": now - busy_for,
               "now": now}
@@ -94,19 +97,23 @@ def check_comments(
         return {}
     engine = wordlists.engine_at(claimed[0][3])
     verdicts: dict[int, Verdict] = {}
+    outcomes: dict[int, Checked | Exception] = {}
     for comment_id, body, attempts, _version in claimed:
         if attempts > max_attempts:
             with db.session_scope() as session:
                 hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times")
-        else:
+            continue
+        try:
             verdicts[comment_id] = engine.check(body)
-    if not verdicts:
-        return {}
-    recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
-    return {
-        comment_id: Checked(Status.FLAGGED if verdicts[comment_id].profane else Status.PUBLISHED, langs)
-        for comment_id, langs in recorded.items()
-    }
+        except Exception as exc:  # not handled: raised in this comment's own message only
+            # One comment the engine chokes on must not fail its batch-mates: they would be retried with it,
+            # batched with it again, and run out of attempts for a fault that is not theirs.
+            outcomes[comment_id] = exc
+    if verdicts:
+        recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
+        for comment_id, langs in recorded.items():
+            outcomes[comment_id] = Checked(Status.FLAGGED if verdicts[comment_id].profane else Status.PUBLISHED, langs)
+    return outcomes
 
 
 def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select, update
 
-from core import checking, db
+from core import checking, db, wordlists
 from core.batching import GroupCommit
 from core.models import AuditEvent, Comment, Status
 from tests.moderation_support import seed
@@ -142,3 +142,23 @@ def test_group_commit_under_contention_answers_every_caller_with_its_own_result(
     assert sum(sizes) == 12 * 300 and max(sizes) <= 5
     assert max(sizes) > 1  # batches did form
     assert sum(failures) == sum(size for i, size in enumerate(sizes, 1) if i % 7 == 0)
+
+
+def test_a_comment_the_engine_chokes_on_fails_alone_and_its_batch_mates_are_recorded(database, monkeypatch):
+    good = seed(body="a calm remark", status=Status.PENDING)
+    bad = seed(body="the one that breaks", status=Status.PENDING)
+    engine_class = type(wordlists.engine_at(0))
+    real_check = engine_class.check
+
+    def check(self, body: str):  # type: ignore[no-untyped-def]
+        if "breaks" in body:
+            raise RecursionError("engine gave up")
+        return real_check(self, body)
+
+    monkeypatch.setattr(engine_class, "check", check)
+    out = checking.check_comments([good, bad], max_attempts=3)
+    assert out[good] == checking.Checked(Status.PUBLISHED, [])
+    assert isinstance(out[bad], RecursionError)
+    assert (_row(bad).status, _row(bad).check_attempts) == (Status.PENDING, 1)  # counted, retried later
+    with pytest.raises(RecursionError):
+        checking.check_comment(bad, max_attempts=3)
