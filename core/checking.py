@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, db, wordlists
 from core.models import Comment, Status, Translation, TranslationStatus, WordListVersion, utcnow
+from core.prepared import Prepared
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
     from core.profanity import Verdict
@@ -46,7 +47,7 @@ _CLAIM = (
 
 # PostgreSQL: every verdict of a batch, its "flagged" audit events and the pending translations in one
 # statement (atomic, one round trip). SQLite has no data-modifying CTEs: it runs record_check per comment.
-_RECORD_PG = text(
+_RECORD_PG = Prepared("parley_record_checks", (
     "WITH v AS ("
     " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:censored AS text[]),"
     "                      CAST(:words AS text[]), CAST(:profane AS boolean[]))"
@@ -65,7 +66,16 @@ _RECORD_PG = text(
     " FROM rec WHERE profane ON CONFLICT (dedupe_key) DO NOTHING"
     ") SELECT rec.id, (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t"
     "                  WHERE t.comment_id = rec.id AND t.status = :t_pending) FROM rec"
-)
+), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
+    "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
+#: The claim on PostgreSQL, the same statement as _CLAIM, prepared.
+_CLAIM_PG = Prepared("parley_claim_checks", (
+    "UPDATE comments SET check_attempts = check_attempts + 1, updated_at = :now"
+    " WHERE id = ANY(:ids) AND checked_at IS NULL AND status = :pending AND decision IS NULL"
+    " AND NOT (check_attempts >= :max_attempts AND updated_at > :busy_since)"
+    " RETURNING id, body, check_attempts, (SELECT coalesce(max(id), 0) FROM wordlist_versions)"
+), {"now": "timestamptz", "ids": "bigint[]", "pending": "varchar", "max_attempts": "integer",
+    "busy_since": "timestamptz"})
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,10 @@ def check_comments(
     params = {"ids": sorted(set(comment_ids)), "max_attempts": max_attempts, "busy_since": now - busy_for,
               "now": now}
     with db.autocommit() as connection:
-        claimed = connection.execute(_CLAIM, params).all()
+        if db.is_postgresql():
+            claimed = _CLAIM_PG.execute(connection, {**params, "pending": Status.PENDING}).all()
+        else:
+            claimed = connection.execute(_CLAIM, params).all()
     if not claimed:
         return {}
     engine = wordlists.engine_at(claimed[0][3])
@@ -126,7 +139,7 @@ def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
 
 def _execute_record(connection: Connection, ids: list[int], verdicts: list[Verdict]) -> list[tuple[int, str]]:
     """Run the one-statement record of *verdicts*."""
-    return [tuple(row) for row in connection.execute(_RECORD_PG, {  # type: ignore[misc]
+    return [tuple(row) for row in _RECORD_PG.execute(connection, {  # type: ignore[misc]
         "ids": ids, "statuses": [Status.FLAGGED if v.profane else Status.PUBLISHED for v in verdicts],
         "censored": [v.censored for v in verdicts], "words": [json.dumps(v.words) for v in verdicts],
         "profane": [v.profane for v in verdicts], "now": utcnow(), "pending": Status.PENDING,

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import db, ratelimit
 from core.comments import NewComment
 from core.models import Status, TranslationStatus
+from core.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +28,20 @@ _STORE = (
     " SELECT c.id, l, :t_pending, 0, 0, :now, :now FROM c, unnest(CAST(:langs AS varchar[])) AS l"
     ") SELECT (SELECT count FROM hit), (SELECT id FROM c)"
 )
+_TYPES = {"thread": "varchar", "author": "varchar", "body": "text", "lang": "varchar", "pending": "varchar",
+          "t_pending": "varchar", "now": "timestamptz", "langs": "varchar[]"}
 #: Count the hit and store the comment: atomic and durable together, one round trip (no BEGIN, no COMMIT).
 #: A hit over the limit updates nothing and returns no row, so a refused request stores nothing at all,
 #: exactly as the session path, which rolls the refused hit back.
-ACCEPT_LIMITED = text(
+ACCEPT_LIMITED = Prepared("parley_accept_limited", (
     "WITH hit AS ("
     ' INSERT INTO rate_limits (key, "window", count) VALUES (:key, :window, 1)'
     ' ON CONFLICT (key, "window") DO UPDATE SET count = rate_limits.count + 1 WHERE rate_limits.count < :limit'
     " RETURNING count"
     "), " + _STORE
-)
+), {**{"key": "varchar", "window": "integer", "limit": "integer"}, **_TYPES})
 #: Without a rate limit nothing is counted, as on the session path: a constant hit that always passes.
-ACCEPT = text("WITH hit AS (SELECT 1 AS count), " + _STORE)
+ACCEPT = Prepared("parley_accept", "WITH hit AS (SELECT 1 AS count), " + _STORE, _TYPES)
 
 
 def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: datetime) -> int:
@@ -58,7 +60,10 @@ def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: 
         "now": now, "langs": list(langs),
     }
     with db.autocommit() as connection:
-        count, comment_id = connection.execute(ACCEPT_LIMITED if limit else ACCEPT, params).one()
+        if limit:
+            count, comment_id = ACCEPT_LIMITED.execute(connection, params).one()
+        else:
+            count, comment_id = ACCEPT.execute(connection, {k: params[k] for k in _TYPES}).one()
         if limit and count == 1:
             _forget_old_windows(connection, key, window)
     if comment_id is None:

@@ -55,8 +55,9 @@ def request_thread_activity(stack) -> Iterator[dict[str, int]]:  # type: ignore[
         if threading.get_ident() == me:
             counts["checkouts"] += 1
 
-    def on_statement(*_args: object) -> None:
-        if threading.get_ident() == me:
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        # PREPARE runs once per database connection (core/prepared.py): not a statement of the request.
+        if threading.get_ident() == me and not statement.startswith("PREPARE "):
             counts["statements"] += 1
 
     for engine in engines:

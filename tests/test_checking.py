@@ -162,3 +162,29 @@ def test_a_comment_the_engine_chokes_on_fails_alone_and_its_batch_mates_are_reco
     assert (_row(bad).status, _row(bad).check_attempts) == (Status.PENDING, 1)  # counted, retried later
     with pytest.raises(RecursionError):
         checking.check_comment(bad, max_attempts=3)
+
+
+def test_prepared_statements_are_prepared_once_per_connection_and_again_after_a_reconnect(database):
+    if database.backend != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    from sqlalchemy import event
+
+    prepares: list[str] = []
+
+    def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("PREPARE "):
+            prepares.append(statement.split()[1])
+
+    engine = db.autocommit_engine()
+    engine.dispose()
+    event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        ids = [seed(body=f"hello {n}", status=Status.PENDING) for n in range(3)]
+        assert checking.check_comments(ids[:1], max_attempts=3)
+        assert checking.check_comments(ids[1:2], max_attempts=3)
+        assert prepares == ["parley_claim_checks", "parley_record_checks"]
+        engine.dispose()  # a new connection knows nothing of the old one's statements
+        assert checking.check_comments(ids[2:], max_attempts=3)
+        assert prepares[2:] == ["parley_claim_checks", "parley_record_checks"]
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
