@@ -112,9 +112,11 @@ def test_transient_errors_are_retried_until_success(client, fake_translator):
 
 
 def test_hanging_provider_frees_the_thread_within_the_timeout(client, fake_translator):
+    fake_translator.clear()  # earlier tests' calls must not count as the hung one reaching the provider
     fake_translator.set_mode("hang", fail_times=1)  # the first call hangs, later ones answer
     hung = post(client, "bonjour")
-    poll(lambda: fake_translator.translations(), 10, what="the hung call to reach the provider")
+    poll(lambda: [r for r in fake_translator.translations() if r.params.get("q") == "bonjour" and r.mode == "hang"],
+         10, what="the hung call to reach the provider")
     # The worker has 4 threads; the hung call must not stop other comments from flowing.
     others = [post(client, f"bonjour {n}") for n in range(6)]
     for comment_id in others:
