@@ -55,7 +55,7 @@ _RECORD_PG = Prepared("parley_record_checks", (
     "), rec AS ("
     " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
     "   checked_at = :now, flagged_at = CASE WHEN v.profane THEN CAST(:now AS timestamptz) END, updated_at = :now"
-    # The ANY(:ids) leads the planner to the primary key even when the table's statistics are stale.
+    # ANY(:ids) bounds the rows the planner joins even with stale statistics (docs/BENCHMARKS.md, fix 7).
     " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
     "   AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
     " RETURNING c.id, v.profane, v.words"
