@@ -101,7 +101,8 @@ def test_one_statement_stores_comment_translations_and_rate_limit_together(stack
         assert [(t.lang, t.status, t.attempts) for t in comment.translations] == [("de", "pending", 0),
                                                                                    ("en", "pending", 0)]
         assert comment.created_at == comment.updated_at == comment.translations[0].created_at
-        assert (comment.check_attempts, comment.dispatch_attempts, comment.redispatches) == (0, 0, 0)
+        # dispatch_attempts becomes 1 when the batcher writes the broker's confirmation (any moment now).
+        assert (comment.check_attempts, comment.redispatches) == (0, 0) and comment.dispatch_attempts in (0, 1)
 
 
 def test_a_failing_part_of_the_statement_stores_nothing(stack, make_client, monkeypatch):
