@@ -26,6 +26,7 @@ import glob
 import logging
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -58,15 +59,31 @@ _reaped = False
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _ephemeral_low() -> int:
+    """Return the first port of the kernel's range for outgoing connections (32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(exclude: set[int] | frozenset[int] = frozenset()) -> int:
-    """Return a loopback TCP port nobody listens on, avoiding the shared services' ports."""
-    for _ in range(200):
+    """Return a loopback TCP port nobody listens on, below the ephemeral range, avoiding the shared services."""
+    # Not bind(0): that hands out a port of the ephemeral range, which any outgoing connection on the
+    # machine may take as its local port while a stopped node is down, and the restart then fails with
+    # eaddrinuse (seen in a CI run). Ports below the range are only ever taken by listeners.
+    high = _ephemeral_low() - 1
+    for _ in range(500):
+        port = random.randint(20000, high)
+        if port in RESERVED_PORTS or port in exclude or port in _allocated_ports:
+            continue
         with socket.socket() as sock:
-            sock.bind((LOOPBACK, 0))
-            port = sock.getsockname()[1]
-        if port not in RESERVED_PORTS and port not in exclude and port not in _allocated_ports:
-            _allocated_ports.add(port)
-            return port
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _allocated_ports.add(port)
+        return port
     raise RuntimeError("no free loopback port found")
 
 
