@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, db, wordlists
-from core.models import Comment, Status, Translation, TranslationStatus, WordListVersion, utcnow
+from core.models import Comment, Status, Translation, TranslationStatus, utcnow
 from core.prepared import Prepared
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
@@ -42,7 +42,7 @@ _CLAIM = (
     )
     .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
     .returning(_comments.c.id, _comments.c.body, _comments.c.check_attempts,
-               select(func.coalesce(func.max(WordListVersion.id), 0)).scalar_subquery())
+               wordlists.VERSION.scalar_subquery())
 )
 
 # PostgreSQL: every verdict of a batch, its "flagged" audit events and the pending translations in one
@@ -125,26 +125,25 @@ def check_comments(
     if verdicts:
         recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
         for comment_id, langs in recorded.items():
-            outcomes[comment_id] = Checked(Status.FLAGGED if verdicts[comment_id].profane else Status.PUBLISHED, langs)
+            outcomes[comment_id] = Checked(_status(verdicts[comment_id]), langs)
     return outcomes
+
+
+def _status(verdict: Verdict) -> str:
+    """Return the status a comment gets from its *verdict*."""
+    return Status.FLAGGED if verdict.profane else Status.PUBLISHED
 
 
 def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
     """Store a batch of verdicts in one statement; return the pending translations of those stored."""
-    ids = list(verdicts)
+    ids, batch = list(verdicts), list(verdicts.values())
     with db.autocommit() as connection:
-        rows = _execute_record(connection, ids, [verdicts[i] for i in ids])
+        rows = _RECORD_PG.execute(connection, {
+            "ids": ids, "statuses": [_status(v) for v in batch], "censored": [v.censored for v in batch],
+            "words": [json.dumps(v.words) for v in batch], "profane": [v.profane for v in batch], "now": utcnow(),
+            "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
+        }).all()
     return {comment_id: langs.split(",") if langs else [] for comment_id, langs in rows}
-
-
-def _execute_record(connection: Connection, ids: list[int], verdicts: list[Verdict]) -> list[tuple[int, str]]:
-    """Run the one-statement record of *verdicts*."""
-    return [tuple(row) for row in _RECORD_PG.execute(connection, {  # type: ignore[misc]
-        "ids": ids, "statuses": [Status.FLAGGED if v.profane else Status.PUBLISHED for v in verdicts],
-        "censored": [v.censored for v in verdicts], "words": [json.dumps(v.words) for v in verdicts],
-        "profane": [v.profane for v in verdicts], "now": utcnow(), "pending": Status.PENDING,
-        "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
-    })]
 
 
 def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
@@ -165,7 +164,7 @@ def record_check(session: Session, comment_id: int, verdict: Verdict) -> bool:
         update(Comment)
         .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
         .values(
-            status=Status.FLAGGED if verdict.profane else Status.PUBLISHED,
+            status=_status(verdict),
             censored_body=verdict.censored, matched_words=verdict.words, checked_at=now,
             flagged_at=now if verdict.profane else None, updated_at=now,
         )

@@ -60,10 +60,8 @@ def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: 
         "now": now, "langs": list(langs),
     }
     with db.autocommit() as connection:
-        if limit:
-            count, comment_id = ACCEPT_LIMITED.execute(connection, params).one()
-        else:
-            count, comment_id = ACCEPT.execute(connection, {k: params[k] for k in _TYPES}).one()
+        # EXECUTE names only the statement's own parameters: ACCEPT ignores key, window and limit.
+        count, comment_id = (ACCEPT_LIMITED if limit else ACCEPT).execute(connection, params).one()
         if limit and count == 1:
             _forget_old_windows(connection, key, window)
     if comment_id is None:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core import audit, db, wordlists
 from core.db import session_scope
-from core.models import Comment, Status, Translation, TranslationStatus, WordListVersion, utcnow
+from core.models import Comment, Status, Translation, TranslationStatus, utcnow
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
     from core.profanity import Verdict
@@ -62,7 +62,7 @@ _CLAIM = (
     .values(attempts=_translations.c.attempts + 1, updated_at=bindparam("b_now"))
     .returning(_of_comment(_comments.c.body), _of_comment(_comments.c.lang), _of_comment(_comments.c.status),
                _translations.c.attempts,
-               select(func.coalesce(func.max(WordListVersion.id), 0)).scalar_subquery())
+               wordlists.VERSION.scalar_subquery())
 )
 _FINISH = (
     update(_translations)

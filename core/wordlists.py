@@ -58,9 +58,13 @@ def validate_change(data: Any) -> Change:
     return Change(op=op, kind=kind, word=" ".join(word.casefold().split()))  # type: ignore[union-attr]
 
 
+#: The version number of the word lists in force (0 before any change); the claims read it as a subquery.
+VERSION = select(func.coalesce(func.max(WordListVersion.id), 0))
+
+
 def current_version(session: Session) -> int:
     """Return the version number of the word lists (0 before any change)."""
-    return session.scalar(select(func.coalesce(func.max(WordListVersion.id), 0))) or 0
+    return session.scalar(VERSION) or 0
 
 
 def current(session: Session) -> Lists:
