@@ -88,42 +88,38 @@ def profile_ingest(stack: Stack, env: dict[str, str], seconds: float) -> str:
     return f"ingest under py-spy: {result.rps:.0f} req/s\n" + hotspots(out)
 
 
-def profile_worker(stack: Stack, env: dict[str, str], seconds: float) -> str:
-    """Sample both worker processes while they drain pre-filled moderation messages (all, then GIL holders)."""
-    engine = parley_runs.engine_for(stack)
-    count = int(seconds * 1000)
-    ids = parley_runs.insert_comments(engine, count, tag="profile", lang="en")
-    drain.prefill_dramatiq(stack, "moderation", "check_profanity", ((i,) for i in ids))
-    drain.wait_depth(stack, "moderation", count)
+def _profile_drain(stack: Stack, env: dict[str, str], seconds: float, queue: str, actor: str,
+                   messages: list[tuple[object, ...]], name: str) -> str:
+    """Pre-fill *queue* with *messages* for *actor*, start the worker and sample it (all, then GIL holders)."""
+    drain.prefill_dramatiq(stack, queue, actor, messages)
+    drain.wait_depth(stack, queue, len(messages))
     worker = parley_runs.start_worker(stack, env)
     time.sleep(2)  # past start-up (the profanity engine is built on the first message)
-    out, gil_out = OUT / "worker.raw.txt", OUT / "worker.gil.raw.txt"
+    out, gil_out = OUT / f"{name}.raw.txt", OUT / f"{name}.gil.raw.txt"
     spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
     for spy in spies:
         spy.wait(seconds + 60)
     stack.stop(worker)
-    stack.purge("moderation")
-    engine.dispose()
+    stack.purge(queue)
     return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
+
+
+def profile_worker(stack: Stack, env: dict[str, str], seconds: float) -> str:
+    """Sample both worker processes while they drain pre-filled moderation messages (all, then GIL holders)."""
+    engine = parley_runs.engine_for(stack)
+    ids = parley_runs.insert_comments(engine, int(seconds * 1000), tag="profile", lang="en")
+    engine.dispose()
+    return _profile_drain(stack, env, seconds, "moderation", "check_profanity", [(i,) for i in ids], "worker")
 
 
 def profile_translation(stack: Stack, env: dict[str, str], seconds: float) -> str:
     """Sample both worker processes while they drain pre-filled translation messages (fake LibreTranslate)."""
     engine = parley_runs.engine_for(stack)
-    count = int(seconds * 500)
-    ids = parley_runs.insert_comments(engine, count, tag="profile-tr", lang="fr", status="published", translate_to="en")
-    drain.prefill_dramatiq(stack, "translation", "translate_comment", ((i, "en") for i in ids))
-    drain.wait_depth(stack, "translation", count)
-    worker = parley_runs.start_worker(stack, env)
-    time.sleep(2)
-    out, gil_out = OUT / "translation.raw.txt", OUT / "translation.gil.raw.txt"
-    spies = [py_spy(worker.pid, seconds / 2, out), py_spy(worker.pid, seconds / 2, gil_out, gil=True)]
-    for spy in spies:
-        spy.wait(seconds + 60)
-    stack.stop(worker)
-    stack.purge("translation")
+    ids = parley_runs.insert_comments(engine, int(seconds * 500), tag="profile-tr", lang="fr", status="published",
+                                      translate_to="en")
     engine.dispose()
-    return hotspots(out) + "\n\n" + hotspots(gil_out, what="only threads holding the GIL: Python CPU")
+    return _profile_drain(stack, env, seconds, "translation", "translate_comment", [(i, "en") for i in ids],
+                          "translation")
 
 
 def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> str:
