@@ -197,8 +197,13 @@ class FakeTranslator:
                     self._fail_left -= 1
                 else:
                     mode = "ok"
+            mode = self._mode_for(path, params, mode)
             self.requests.append(FakeRequest(method, path, params, mode, query))
             return mode
+
+    def _mode_for(self, path: str, params: dict[str, str], mode: str) -> str:
+        """Return the mode a request gets, given the general one (subclasses answer some texts differently)."""
+        return mode
 
 
 class _Handler(BaseHTTPRequestHandler):

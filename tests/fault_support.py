@@ -114,21 +114,18 @@ class FaultTranslator(FakeTranslator):
         with self._lock:
             self.rules.append((marker, mode))
 
+    def _mode_for(self, path: str, params: dict[str, str], mode: str) -> str:
+        """Apply the first rule whose marker the text contains (called under the lock)."""
+        if path != "/translate":
+            return mode
+        text = params.get("q", "")
+        return next((m for marker, m in self.rules if marker in text), mode)
+
     def _record(self, method: str, path: str, params: dict[str, str], query: str = "") -> str:
-        with self._lock:
-            mode = self._mode
-            if path == "/translate" and self._fail_left is not None:
-                if self._fail_left > 0:
-                    self._fail_left -= 1
-                else:
-                    mode = "ok"
-            text = params.get("q", "")
-            if path == "/translate":
-                mode = next((m for marker, m in self.rules if marker in text), mode)
-            self.requests.append(FakeRequest(method, path, params, mode, query))
-            hook = self.on_request
+        mode = super()._record(method, path, params, query)
+        hook = self.on_request
         if hook is not None and path == "/translate":
-            hook(text, mode)
+            hook(params.get("q", ""), mode)
         return mode
 
     def calls(self, marker: str = "") -> list[FakeRequest]:
