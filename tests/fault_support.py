@@ -51,7 +51,7 @@ from core.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE
 from core.models import AuditEvent, Comment, Status, Translation, TranslationStatus
 from tests import support
 from tests.fake_translator import MODES, FakeRequest, FakeTranslator
-from tests.private_services import PrivatePostgres, PrivateRabbit, free_port
+from tests.private_services import PrivatePostgres, PrivateRabbit, free_port, port_open
 
 log = logging.getLogger(__name__)
 
@@ -522,8 +522,11 @@ def wait_all_settled(stack: FaultStack, timeout: float) -> float:
 
 
 def tail_logs(stack: FaultStack, lines: int = 40) -> str:
-    """The last lines of every process log (for failure messages)."""
-    return "\n".join(f"--- {p.name}:\n" + "\n".join(p.log().splitlines()[-lines:]) for p in stack.procs)
+    """The broker's state and the last lines of every process log (for failure messages)."""
+    rabbit = stack.rabbit
+    broker = (f"--- private RabbitMQ: running={rabbit.is_running()} port {rabbit.port} "
+              f"open={port_open(rabbit.port)} last start {rabbit.last_start_seconds} s")
+    return "\n".join([broker] + [f"--- {p.name}:\n" + "\n".join(p.log().splitlines()[-lines:]) for p in stack.procs])
 
 
 def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tuple[Any, ...]] | None = None, *,

@@ -123,18 +123,25 @@ def test_rabbitmq_stopped_while_a_retry_is_being_scheduled(fault_stack: FaultSta
     stack = fault_stack
     procs = (stack.start_web(), stack.start_worker(), stack.start_scheduler())
     history = History()
-    stopping: list[threading.Thread] = []
+    stopping, stopped = threading.Event(), threading.Event()
+
+    def stop_broker() -> None:
+        stack.rabbit.stop()
+        stopped.set()
 
     def stop_broker_then_fail(text: str, mode: str) -> None:
-        if "retrystop" in text and not stopping:
-            stopping.append(threading.Thread(target=stack.rabbit.stop, daemon=True))
-            stopping[0].start()
+        if "retrystop" in text and not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=stop_broker, daemon=True).start()
             time.sleep(0.3)  # the node is shutting down when the 500 arrives and Dramatiq schedules the retry
 
     stack.translator.set_mode("500", fail_times=1)
     stack.translator.on_request = stop_broker_then_fail
     outcome = stack.post(history, "bonjour retrystop")
-    support.poll(lambda: stopping and not stopping[0].is_alive(), 30, what="RabbitMQ stopped")
+    # An event set after stop() returns, not Thread.is_alive(): that is False until the new thread has booted,
+    # so a poll could see "not alive", start the (still running) node as a no-op, and the stop then landed
+    # after it, leaving the broker down for good (one CI failure).
+    support.poll(stopped.is_set, 30, what="RabbitMQ stopped")
     fault_support.start_again(stack.rabbit)
     fault_support.assert_invariants(stack, history, settle=60)
     translation = stack.translation(outcome.comment_id)
