@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from core import audit, db, wordlists
-from core.models import Comment, Status, Translation, TranslationStatus, utcnow
+from core import audit, db, pipeline, wordlists
+from core.models import Comment, Status, TranslationStatus, utcnow
 from core.prepared import Prepared
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
@@ -73,7 +73,7 @@ _CLAIM_PG = Prepared("parley_claim_checks", (
     "UPDATE comments SET check_attempts = check_attempts + 1, updated_at = :now"
     " WHERE id = ANY(:ids) AND checked_at IS NULL AND status = :pending AND decision IS NULL"
     " AND NOT (check_attempts >= :max_attempts AND updated_at > :busy_since)"
-    " RETURNING id, body, check_attempts, (SELECT coalesce(max(id), 0) FROM wordlist_versions)"
+    f" RETURNING id, body, check_attempts, ({wordlists.VERSION_SQL})"
 ), {"now": "timestamptz", "ids": "bigint[]", "pending": "varchar", "max_attempts": "integer",
     "busy_since": "timestamptz"})
 
@@ -152,8 +152,7 @@ def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
     with db.session_scope() as session:
         for comment_id, verdict in verdicts.items():
             if record_check(session, comment_id, verdict):
-                recorded[comment_id] = sorted(session.scalars(select(Translation.lang).where(
-                    Translation.comment_id == comment_id, Translation.status == TranslationStatus.PENDING)))
+                recorded[comment_id] = sorted(pipeline.pending_translations(session, comment_id))
     return recorded
 
 

@@ -122,10 +122,10 @@ def autocommit() -> Connection:
     return autocommit_engine().connect()
 
 
-def new_session() -> Session:
-    """Return a new session bound to the configured engine."""
+def new_session(bind: Connection | None = None) -> Session:
+    """Return a new session bound to the configured engine, or to *bind*, a connection taken from it."""
     engine()
-    return _factory()  # type: ignore[misc]
+    return _factory() if bind is None else _factory(bind=bind)  # type: ignore[misc]
 
 
 @contextmanager

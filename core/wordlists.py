@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -60,6 +61,8 @@ def validate_change(data: Any) -> Change:
 
 #: The version number of the word lists in force (0 before any change); the claims read it as a subquery.
 VERSION = select(func.coalesce(func.max(WordListVersion.id), 0))
+#: The same query as SQL text, for the prepared statements of core.checking.
+VERSION_SQL = str(VERSION.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def current_version(session: Session) -> int:

@@ -14,7 +14,7 @@ def get_session() -> Session:
         # One checkout (and one pre-ping) per request: a session on the engine hands its connection back at
         # every commit and takes, and pings, another one for its next statement.
         g.db_connection = db.engine().connect()
-        g.db_session = Session(bind=g.db_connection, expire_on_commit=False)  # the options of db.new_session()
+        g.db_session = db.new_session(bind=g.db_connection)
     return g.db_session
 
 
