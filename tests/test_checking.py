@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from core import checking, db, wordlists
 from core.batching import GroupCommit
 from core.models import AuditEvent, Comment, Status
+from tests import support
 from tests.moderation_support import seed
 
 
@@ -35,12 +36,12 @@ def test_group_commit_runs_alone_when_idle_and_batches_the_callers_that_wait():
     others = [threading.Thread(target=lambda i=i: results.update({i: group.submit(i)})) for i in range(2, 8)]
     for thread in others:
         thread.start()
-    deadline = threading.Event()
-    for _ in range(200):  # all six are queued behind the running batch
+
+    def queued() -> bool:
         with group._mutex:
-            if len(group._queue) == 6:
-                break
-        deadline.wait(0.01)
+            return len(group._queue) == 6
+
+    support.poll(queued, 10, what="all six callers queued behind the running batch")
     release.set()
     for thread in [first, *others]:
         thread.join(10)
