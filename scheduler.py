@@ -26,9 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors import run_maintenance
 from actors.broker import settings
-from core import maintenance, schedule, schedule_view
-from core.db import session_scope
-from core.models import utcnow
+from core.scheduling import maintenance, overview, schedule
+from core.storage.db import session_scope
+from core.storage.models import utcnow
 
 logger = logging.getLogger("parley.scheduler")
 
@@ -163,13 +163,13 @@ class Daemon:
 def list_jobs() -> int:
     """Print each job with its last outcome and next run."""
     with session_scope() as session:
-        overview = schedule_view.overview(session, settings)
-    for job in overview["jobs"]:
+        view = overview.overview(session, settings)
+    for job in view["jobs"]:
         run = job["last_run"]
         last = f"{run['status']} slot={run['slot']} finished={run['finished_at'] or '-'} {run['detail'] or ''}" \
             if run else "never run"
         sys.stdout.write(f"{job['job']:12} {job['schedule']:24} next={job['next_run'] or '-'}  last: {last}\n")
-    sys.stdout.write(f"active scheduler: {overview['active_scheduler'] or 'none'}\n")
+    sys.stdout.write(f"active scheduler: {view['active_scheduler'] or 'none'}\n")
     return 0
 
 

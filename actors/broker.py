@@ -9,10 +9,10 @@ import dramatiq
 
 from actors.envelope import CheckedJSONEncoder
 from actors.middleware import LogContext, RedeliveryLane
-from core import db
-from core.broker import build_broker
 from core.config import Settings
 from core.logs import configure_logging
+from core.messaging.broker import build_broker
+from core.storage import db
 
 #: Settings of the worker process, read once.
 settings = Settings.from_env()

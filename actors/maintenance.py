@@ -7,9 +7,10 @@ import dramatiq
 from actors.broker import settings
 from actors.moderation import check_profanity, require_id
 from actors.translation import translate_comment
-from core import jobs, maintenance, schedule
-from core.broker import MAINTENANCE_QUEUE, RUN_JOB, RUN_MAINTENANCE
 from core.errors import ValidationError
+from core.messaging.broker import MAINTENANCE_QUEUE, RUN_JOB, RUN_MAINTENANCE
+from core.moderation import tasks
+from core.scheduling import maintenance, schedule
 
 
 @dramatiq.actor(
@@ -36,4 +37,4 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
 )
 def run_job(job_id: int) -> None:
     """Run moderator job *job_id* (word-list preview or rescan); a second delivery is a no-op."""
-    jobs.run(require_id(job_id))
+    tasks.run(require_id(job_id))

@@ -1,4 +1,4 @@
-"""Profanity check actor: a thin shell over ``core.checking.check_comments``."""
+"""Profanity check actor: a thin shell over ``core.moderation.checking.check_comments``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import dramatiq
 
 from actors.broker import settings
 from actors.middleware import in_redelivery_lane
-from core import checking
-from core.batching import GroupCommit
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.errors import ValidationError
 from core.logs import log_context
-from core.models import MAX_ID, Status
+from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE
+from core.moderation import checking
+from core.storage.batching import GroupCommit
+from core.storage.models import MAX_ID, Status
 
 logger = logging.getLogger(__name__)
 

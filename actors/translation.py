@@ -1,4 +1,4 @@
-"""Translation actor: a thin shell over ``core.pipeline.translate``."""
+"""Translation actor: a thin shell over ``core.translation.workflow.translate``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import dramatiq
 
 from actors.broker import settings
 from actors.moderation import require_id
-from core import pipeline
-from core.broker import TRANSLATE_COMMENT, TRANSLATION_QUEUE
 from core.errors import ValidationError
 from core.languages import SUPPORTED_LANGUAGES
-from core.translation import get_translator
+from core.messaging.broker import TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.translation import workflow
+from core.translation.adapter import get_translator
 
 
 @dramatiq.actor(
@@ -32,4 +32,4 @@ def translate_comment(comment_id: int, lang: str) -> None:
     translator = get_translator(settings)
     # The last attempt counts as running until the re-dispatch would consider it stuck.
     busy_for = timedelta(seconds=settings.stuck_after_seconds)
-    pipeline.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts, busy_for)
+    workflow.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts, busy_for)

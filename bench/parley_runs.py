@@ -22,8 +22,8 @@ from bench.cpu import CpuMeter, Window, summarize
 from bench.loadgen import LoadResult, open_loop, percentile
 from bench.services import BIN, Proc, Stack, children, cmdline, free_port, http_answers, memory_of
 from bench.workload import bodies
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
-from core.models import Comment, Status, Translation, TranslationStatus
+from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.storage.models import Comment, Status, Translation, TranslationStatus
 
 CELERY_QUEUE = "celery_naive"
 

@@ -127,7 +127,7 @@ def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> s
     from pyinstrument import Profiler
 
     os.environ.update(env)
-    from core import checking
+    from core.moderation import checking
     from webapp import create_app
 
     app = create_app()

@@ -7,9 +7,9 @@ import time
 from sqlalchemy import bindparam, delete
 from sqlalchemy.orm import Session
 
-from core.db import dialect_insert
 from core.errors import RateLimited
-from core.models import RateLimit
+from core.storage.db import dialect_insert
+from core.storage.models import RateLimit
 
 _rate_limits = RateLimit.__table__
 #: Drop a key's older windows; run at the first event of a new window, so once per key and window.

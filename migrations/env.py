@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from core.config, the metadata from core.models."""
+"""Alembic environment: the URL comes from core.config, the metadata from core.storage.models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from alembic import context
 
 from core import models  # noqa: F401  (registers the tables on Base.metadata)
 from core.config import Settings
-from core.db import Base, make_engine
+from core.storage.db import Base, make_engine
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

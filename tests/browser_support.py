@@ -9,8 +9,9 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from core import db, moderators
-from core.models import AuditEvent, Comment, Status, Translation, utcnow
+from core.moderation import accounts
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Status, Translation, utcnow
 
 PASSWORD = "correct horse battery staple"
 
@@ -23,7 +24,7 @@ XSS_TRANSLATION = "<svg onload=alert('translation')></svg><script>alert('tr')</s
 def create_moderator(name: str = "alice", role: str = "moderator") -> None:
     """Create a moderator with the shared test password."""
     with db.session_scope() as session:
-        moderators.create(session, name, PASSWORD, role)
+        accounts.create(session, name, PASSWORD, role)
 
 
 def seed_comment(
@@ -109,8 +110,8 @@ def seed_showcase(days: int = 14) -> dict[str, int]:
     """Seed realistic data for the screenshots: a queue, two weeks of history, word lists, jobs."""
     import random
 
-    from core import audit, wordlists
-    from core.models import Job
+    from core.moderation import audit, wordlists
+    from core.storage.models import Job
 
     rng = random.Random(7)
     now = utcnow()

@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 import pytest
 from sqlalchemy import delete
 
-from core import db
 from core.config import Settings
-from core.models import (
+from core.storage import db
+from core.storage.models import (
     AuditEvent,
     Comment,
     Credential,

@@ -46,9 +46,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from core import moderators
-from core.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE
-from core.models import AuditEvent, Comment, Status, Translation, TranslationStatus
+from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE
+from core.moderation import accounts
+from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus
 from tests import support
 from tests.fake_translator import MODES, FakeRequest, FakeTranslator
 from tests.private_services import PrivatePostgres, PrivateRabbit, free_port, port_open
@@ -306,8 +306,8 @@ class FaultStack:
         """Create the scenario's moderator (once) and return an API token."""
         if not self.token:
             with Session(self.engine) as session, session.begin():
-                moderators.create(session, MODERATOR, "fault-injection-password", "moderator")
-                self.token = moderators.issue_token(session, MODERATOR)
+                accounts.create(session, MODERATOR, "fault-injection-password", "moderator")
+                self.token = accounts.issue_token(session, MODERATOR)
         return self.token
 
     def decide(self, comment_id: int, action: str, reason: str = "fault test") -> requests.Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core import db, moderators
-from core.models import Comment, Status, Translation, utcnow
+from core.moderation import accounts
+from core.storage import db
+from core.storage.models import Comment, Status, Translation, utcnow
 
 PASSWORD = "correct horse battery staple"
 
@@ -14,8 +15,8 @@ PASSWORD = "correct horse battery staple"
 def make_moderator(name: str = "alice", role: str = "moderator") -> str:
     """Create a moderator; return an API token for it."""
     with db.session_scope() as session:
-        moderators.create(session, name, PASSWORD, role)
-        return moderators.issue_token(session, name)
+        accounts.create(session, name, PASSWORD, role)
+        return accounts.issue_token(session, name)
 
 
 def seed(body: str = "what the fuck", status: str = Status.FLAGGED, thread: str = "t", author: str = "Troll",

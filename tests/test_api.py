@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from core import db
-from core.models import Comment, Status, Translation
+from core.storage import db
+from core.storage.models import Comment, Status, Translation
 from tests import support
 
 VALID = {"thread": "blog/post-1", "author": "Ada", "body": "Hello world", "lang": "fr"}

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, func, select, text
 
-from core import comments, db, ratelimit
+from core import ratelimit
+from core.comments.comments import comments
 from core.config import POLICIES
-from core.models import Comment, RateLimit, Translation
+from core.storage import db
+from core.storage.models import Comment, RateLimit, Translation
 from tests.test_api import VALID, post
 
 
@@ -56,7 +58,7 @@ def request_thread_activity(stack) -> Iterator[dict[str, int]]:  # type: ignore[
             counts["checkouts"] += 1
 
     def on_statement(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        # PREPARE runs once per database connection (core/prepared.py): not a statement of the request.
+        # PREPARE runs once per database connection (core/storage/prepared.py): not a statement of the request.
         if threading.get_ident() == me and not statement.startswith("PREPARE "):
             counts["statements"] += 1
 

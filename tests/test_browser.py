@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import db
-from core.models import AuditEvent, Comment, Job, Status
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Job, Status
 from tests.browser_support import (
     PASSWORD,
     XSS_AUTHOR,

@@ -1,4 +1,4 @@
-"""Batched profanity checks (core.checking) and the group commit that forms the batches."""
+"""Batched profanity checks (core.moderation.checking) and the group commit that forms the batches."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select, update
 
-from core import checking, db, wordlists
-from core.batching import GroupCommit
-from core.models import AuditEvent, Comment, Status
+from core.moderation import checking, wordlists
+from core.storage import db
+from core.storage.batching import GroupCommit
+from core.storage.models import AuditEvent, Comment, Status
 from tests import support
 from tests.moderation_support import seed
 

@@ -32,8 +32,8 @@ def test_create_token_list_disable(stack, client):
 def test_tokens_and_passwords_are_stored_hashed(stack, client):
     flask(stack, "create", "carol", "--password-stdin", "--role", "admin", stdin="another long password\n")
     token = flask(stack, "token", "carol").stdout.strip()
-    from core import db
-    from core.models import Credential, Moderator
+    from core.storage import db
+    from core.storage.models import Credential, Moderator
 
     with db.session_scope() as session:
         moderator = session.query(Moderator).filter_by(name="carol").one()

@@ -19,7 +19,7 @@ def client_without_database():  # type: ignore[no-untyped-def]
     settings = Settings(database_url=f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/parley",
                         broker_url="stub://", env="test")
     yield create_app({"PARLEY": settings, "TESTING": True}).test_client()
-    from core import db
+    from core.storage import db
 
     db.configure("sqlite://")
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import db
-from core.models import Comment, Status
+from core.storage import db
+from core.storage.models import Comment, Status
 from tests.conftest import free_port
 
 VALID = {"thread": "t", "author": "Ada", "body": "hello", "lang": "en"}

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from core import comments, db
-from core.comments import NewComment
-from core.dispatch_marks import DispatchMarks
-from core.models import Comment
+from core.comments.comments import NewComment, comments
+from core.messaging.marks import DispatchMarks
+from core.storage import db
+from core.storage.models import Comment
 from tests import support
 
 
@@ -85,7 +85,7 @@ def test_a_mark_names_the_row_not_just_the_id(stored_comments):
 
 
 def test_flush_writes_large_backlogs_in_several_statements(stored_comments, monkeypatch):
-    monkeypatch.setattr("core.dispatch_marks.MAX_BATCH", 2)
+    monkeypatch.setattr("core.messaging.marks.MAX_BATCH", 2)
     keys = stored_comments(5)
     marks = DispatchMarks(interval=3600)
     for key in keys:
@@ -109,7 +109,7 @@ def test_a_clean_exit_writes_what_the_last_interval_queued(stack, stored_comment
     code = (
         "import datetime\n"
         "from core import db\n"
-        "from core.dispatch_marks import MARKS\n"
+        "from core.messaging.marks import MARKS\n"
         f"db.configure({stack.database_url!r})\n"
         f"MARKS.add({comment_id}, datetime.datetime.fromisoformat({created_at.isoformat()!r}))\n"
     )

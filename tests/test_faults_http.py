@@ -22,8 +22,8 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.broker import MODERATION_QUEUE
-from core.models import Comment
+from core.messaging.broker import MODERATION_QUEUE
+from core.storage.models import Comment
 from tests import fault_support, private_services
 from tests.fault_support import FaultStack, FaultTranslator, make_database
 from tests.private_services import PrivatePostgres, PrivateRabbit
@@ -219,8 +219,8 @@ def test_no_500_was_logged_and_a_valid_post_is_still_stored_and_sent(web: FaultS
                                    .decode().rstrip("=")])
 def test_numbers_longer_than_gunicorn_lets_through_get_400(tmp_path: Path, query: str) -> None:
     """Behind a server with a longer request line than gunicorn's 4094 bytes (found: 500 from int())."""
-    from core import db
     from core.config import Settings
+    from core.storage import db
     from webapp import create_app
 
     url = make_database(None, tmp_path)

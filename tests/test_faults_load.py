@@ -15,8 +15,8 @@ import time
 import pytest
 import requests
 
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
-from core.models import Status
+from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.storage.models import Status
 from tests import fault_support, private_services
 from tests.fault_support import FaultStack, History, Outcome, unique_body
 

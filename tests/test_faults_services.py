@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from core.models import Comment, Status
+from core.storage.models import Comment, Status
 from tests import fault_support, private_services, support
 from tests.fault_support import POST_DEADLINE, FaultStack, History, unique_body
 
@@ -262,8 +262,10 @@ def test_database_lost_after_the_comment_is_committed_still_answers_202(tmp_path
     the database went away in between, the POST answered 503 for a stored comment (a phantom: the client posts it
     again, and both get checked and published). The window is milliseconds wide, so the fault is injected here.
     The dispatch is now recorded off the request path, by the process's batch writer: flushed here by hand."""
-    from core import comments, db, dispatch_marks
+    from core.comments.comments import comments
     from core.config import Settings
+    from core.messaging import marks
+    from core.storage import db
     from webapp import create_app
 
     def database_gone(*_args: object, **_kwargs: object) -> None:
@@ -276,7 +278,7 @@ def test_database_lost_after_the_comment_is_committed_still_answers_202(tmp_path
     try:
         response = app.test_client().post("/api/comments", json={"thread": "t", "author": "a", "body": "stored"})
         assert response.status_code == 202, response.get_data(as_text=True)
-        dispatch_marks.MARKS.flush()  # the injected failure is logged and the batch dropped
+        marks.MARKS.flush()  # the injected failure is logged and the batch dropped
         with db.session_scope() as session:
             stored = session.get(Comment, response.get_json()["id"])
             assert stored.body == "stored" and stored.dispatched_at is None  # the re-dispatch sends it again

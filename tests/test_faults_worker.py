@@ -14,8 +14,14 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE, RUN_MAINTENANCE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
-from core.models import Status, Translation
+from core.messaging.broker import (
+    CHECK_PROFANITY,
+    MODERATION_QUEUE,
+    RUN_MAINTENANCE,
+    TRANSLATE_COMMENT,
+    TRANSLATION_QUEUE,
+)
+from core.storage.models import Status, Translation
 from tests import fault_support, private_services, support
 from tests.fault_support import FaultStack, History, unique_body
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from core import db, maintenance, schedule
-from core.models import AuditEvent, Comment, DailyStats, JobRun, Status, Translation, utcnow
+from core.scheduling import maintenance, schedule
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, DailyStats, JobRun, Status, Translation, utcnow
 from tests.moderation_support import seed
 from tests.support import ROOT
 

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from core.db import Base, make_engine
+from core.storage.db import Base, make_engine
 from tests import support
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core import db
-from core.models import AuditEvent, Comment, Status, Translation
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Status, Translation
 from tests.moderation_support import api, make_moderator, seed
 
 
@@ -42,9 +42,9 @@ def test_every_moderator_endpoint_refuses_without_valid_token(client, token, met
 def test_disabled_moderator_token_stops_working(client, token):
     assert api(client, "get", "/api/moderation/comments", token).status_code == 200
     with db.session_scope() as session:
-        from core import moderators
+        from core.moderation import accounts
 
-        moderators.disable(session, "alice")
+        accounts.disable(session, "alice")
     assert api(client, "get", "/api/moderation/comments", token).status_code == 401
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core import db
-from core.models import AuditEvent, Comment, Status, Translation
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Status, Translation
 from tests.moderation_support import api, make_moderator, seed
 from tests.support import poll
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 import yaml
 
-from core import db
 from core.logs import JsonFormatter, OneLineFormatter, log_context
-from core.models import JobRun, Status, utcnow
+from core.storage import db
+from core.storage.models import JobRun, Status, utcnow
 from tests import support
 from tests.conftest import free_port
 from tests.moderation_support import make_moderator, seed
@@ -68,7 +68,7 @@ def test_gauges_for_backlog_failures_and_scheduler(ops_client):
     with db.session_scope() as session:
         from sqlalchemy import update
 
-        from core.models import Comment
+        from core.storage.models import Comment
 
         session.execute(update(Comment).where(Comment.id == old).values(flagged_at=utcnow() - timedelta(hours=2)))
         finished = datetime(2026, 11, 27, 3, 30, 5, tzinfo=UTC)
@@ -171,7 +171,7 @@ def test_worker_metrics_port_and_json_logs_with_ids(stack, vhost, ops_client, tm
     finally:
         worker.stop()
     records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
-    actor_lines = [r for r in records if r.get("logger") in ("core.pipeline", "actors.moderation")]
+    actor_lines = [r for r in records if r.get("logger") in ("core.translation.workflow", "actors.moderation")]
     assert actor_lines and all(r["comment_id"] == comment_id and r["message_id"] for r in actor_lines)
 
 

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from core import db, moderators, wordlists
-from core.models import AuditEvent, Comment, Job, Status, WordEntry, WordListVersion
+from core.moderation import accounts, wordlists
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Job, Status, WordEntry, WordListVersion
 from tests.browser_support import (
     PASSWORD,
     XSS_AUTHOR,
@@ -195,8 +196,8 @@ def test_login_rotates_the_session_and_the_csrf_token(client, alice):
     second_sid, second_token = sid(client), csrf(client)
     assert second_sid != first_sid and second_token != first_token
     with db.session_scope() as session:
-        assert moderators.resolve(session, first_sid, "session") is None  # the old session is gone
-        assert moderators.resolve(session, second_sid, "session").name == "alice"
+        assert accounts.resolve(session, first_sid, "session") is None  # the old session is gone
+        assert accounts.resolve(session, second_sid, "session").name == "alice"
 
 
 def test_logout_invalidates_the_old_cookie_on_the_server(app, logged_in):
@@ -441,7 +442,7 @@ def test_preview_and_rescan_forms_start_jobs_and_show_their_progress(logged_in, 
 def test_stats_page_draws_the_daily_chart(logged_in):
     from datetime import timedelta
 
-    from core.models import utcnow
+    from core.storage.models import utcnow
 
     for days_ago in (0, 1, 1, 3):
         seed_comment(created_at=utcnow() - timedelta(days=days_ago, hours=1))

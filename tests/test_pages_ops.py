@@ -7,7 +7,8 @@ import json
 import pika
 import pytest
 
-from core import db, moderators
+from core.moderation import accounts
+from core.storage import db
 from tests.moderation_support import PASSWORD
 from tests.test_pages import login, post_form
 
@@ -19,8 +20,8 @@ def ops_client(stack, vhost, clean_db):  # type: ignore[no-untyped-def]
 
     client = create_app({"PARLEY": stack.settings(broker_url=vhost), "TESTING": True}).test_client()
     with db.session_scope() as session:
-        moderators.create(session, "mod", PASSWORD)
-        moderators.create(session, "boss", PASSWORD, role="admin")
+        accounts.create(session, "mod", PASSWORD)
+        accounts.create(session, "boss", PASSWORD, role="admin")
     return client
 
 

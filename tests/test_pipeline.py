@@ -7,10 +7,10 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
-from core import db
-from core.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
-from core.dispatch import get_dispatcher
-from core.models import AuditEvent, Comment, Status, Translation, utcnow
+from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.messaging.dispatch import get_dispatcher
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Status, Translation, utcnow
 from tests.support import poll
 
 pytestmark = pytest.mark.usefixtures("worker")

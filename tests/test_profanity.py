@@ -17,10 +17,11 @@ import pytest
 from better_profanity import Profanity
 from better_profanity.utils import read_wordlist
 
-from core import profanity
-from core.profanity import Engine, Match, Verdict
-from core.profanity_match import _stretched_lookup, find_matches
-from core.profanity_normalize import normalize_text
+from bench.profanity_exact import ExactEngine
+from core.profanity import engine as engine_module
+from core.profanity.engine import Engine, Match, Verdict
+from core.profanity.match import _stretched_lookup, find_matches
+from core.profanity.normalize import normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20260505
@@ -130,11 +131,11 @@ def engine() -> Engine:
 
 
 @pytest.fixture(scope="module")
-def exact() -> Engine:
-    return Engine(normalize=False)
+def exact() -> ExactEngine:
+    return ExactEngine()
 
 
-# --- differential: normalize=False is better-profanity ------------------------------------------
+# --- differential: the exact port is better-profanity ------------------------------------------
 
 
 def test_corpus_is_large_varied_and_deterministic(corpus, reference):
@@ -160,7 +161,7 @@ def test_banned_and_allowed_words_match_better_profanity_loaded_the_same_way():
     banned, allowed = ["frack", "space cadet", "g.o.s.h", "smeg-head"], ["hell", "god", "LEN"]
     bp = Profanity()
     bp.load_censor_words(profane_words() + banned, whitelist_words=list(allowed))
-    ours = Engine(banned=banned, allowed=allowed, normalize=False)
+    ours = ExactEngine(banned=banned, allowed=allowed)
     rng = random.Random(SEED)
     words = [*banned, "fr4ck", "FRACK", "space  cadet", "g.o.s.h", "hell", "g0d", "len", "fuck", "nice", "smeg-head"]
     for _ in range(400):
@@ -313,7 +314,7 @@ def test_verdict_words_are_distinct_in_order_of_appearance(engine):
 
 def test_censor_matches_check(engine):
     assert engine.censor("what the fuck is this shit") == "what the **** is this ****"
-    assert profanity.check("what the fuck").censored == "what the ****"
+    assert engine.check("what the fuck").censored == "what the ****"
 
 
 def test_banned_words_get_leetspeak_variants_and_may_be_multi_word():
@@ -355,7 +356,7 @@ def test_non_string_input_is_stringified_like_better_profanity(engine, exact):
 
 
 def test_get_engine_is_cached_per_version_and_thread_safe(monkeypatch):
-    monkeypatch.setattr(profanity, "_cached", None)
+    monkeypatch.setattr(engine_module, "_cached", None)
     built: list[int] = []
     real_init = Engine.__init__
 
@@ -366,20 +367,21 @@ def test_get_engine_is_cached_per_version_and_thread_safe(monkeypatch):
     monkeypatch.setattr(Engine, "__init__", counting_init)
     results: list[Engine] = []
     threads = [
-        threading.Thread(target=lambda: results.append(profanity.get_engine(["frack"], version=7))) for _ in range(8)
+        threading.Thread(target=lambda: results.append(engine_module.get_engine(["frack"], version=7)))
+        for _ in range(8)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(built) == 1 and len({id(e) for e in results}) == 1 and results[0].check("frack").profane
-    assert profanity.get_engine(version=7) is results[0]  # same version: no rebuild, whatever the lists
-    newer = profanity.get_engine(["frack", "zorp"], version=8)
+    assert engine_module.get_engine(version=7) is results[0]  # same version: no rebuild, whatever the lists
+    newer = engine_module.get_engine(["frack", "zorp"], version=8)
     assert newer is not results[0] and newer.check("zorp").profane and len(built) == 2
 
 
 def test_importing_the_module_does_not_import_better_profanity():
-    code = "import sys, core.profanity; print('better_profanity' in sys.modules, 'ahocorasick' in sys.modules)"
+    code = "import sys, core.profanity.engine; print('better_profanity' in sys.modules, 'ahocorasick' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]
@@ -433,9 +435,9 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
 
 
 @pytest.mark.parametrize("name", PATHOLOGICAL)
-@pytest.mark.parametrize("normalize", [True, False], ids=["normalize", "exact"])
-def test_pathological_input_stays_linear(name, normalize):
-    eng = Engine(normalize=normalize)
+@pytest.mark.parametrize("kind", [Engine, ExactEngine], ids=["normalize", "exact"])
+def test_pathological_input_stays_linear(name, kind):
+    eng = kind()
     make = PATHOLOGICAL[name]
     small, large = make(5_000), make(20_000)
     eng.check(small)  # warm the caches

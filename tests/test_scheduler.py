@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from core import db
-from core.models import JobRun, SchedulerLease, utcnow
+from core.storage import db
+from core.storage.models import JobRun, SchedulerLease, utcnow
 from tests import support
 
 pytestmark = [pytest.mark.usefixtures("worker", "clean_db"), pytest.mark.slow]

@@ -7,8 +7,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from core import db
-from core.models import JobRun
+from core.storage import db
+from core.storage.models import JobRun
 from tests import private_services, support
 from tests.private_services import PrivateRabbit
 

@@ -1,4 +1,4 @@
-"""core.translation against a local LibreTranslate fake: results, chunking, timeouts, error classes."""
+"""core.translation.adapter against a local LibreTranslate fake: results, chunking, timeouts, error classes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # no conftest/pyproject may be present to put the
     sys.path.insert(0, str(ROOT))
 
 from core.config import Settings  # noqa: E402
-from core.translation import (  # noqa: E402
+from core.translation.adapter import (  # noqa: E402
     NothingToTranslate,
     PermanentTranslationError,
     TransientTranslationError,
@@ -289,7 +289,8 @@ def test_get_translator_caches_per_relevant_settings(fake: FakeTranslator) -> No
 
 
 def test_importing_core_translation_does_not_load_deep_translator() -> None:
-    code = "import sys, core.translation; print(sorted(m for m in sys.modules if m.startswith('deep_translator')))"
+    code = ("import sys, core.translation.adapter; "
+            "print(sorted(m for m in sys.modules if m.startswith('deep_translator')))")
 
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
 

@@ -9,10 +9,10 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from core import db
 from core.config import Settings
 from core.logs import configure_logging
-from core.models import MAX_ID
+from core.storage import db
+from core.storage.models import MAX_ID
 
 
 class IdConverter(IntegerConverter):

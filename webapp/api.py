@@ -12,12 +12,16 @@ from flask.typing import ResponseReturnValue
 from gunicorn.http.errors import ParseException as FramingError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import comments, db, dispatch_marks, intake, ratelimit, text
+from core import ratelimit
+from core.comments import intake, text
+from core.comments.comments import comments
 from core.config import Settings
-from core.dispatch import get_dispatcher
 from core.errors import ValidationError
 from core.languages import normalize_language
-from core.models import utcnow
+from core.messaging import marks
+from core.messaging.dispatch import get_dispatcher
+from core.storage import db
+from core.storage.models import utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
 
@@ -93,7 +97,7 @@ def post_comment() -> ResponseReturnValue:
     # path, in this process's next batch: the comment is accepted either way, so no database failure after
     # the commit can turn it into a 503 that makes the client post it again.
     if get_dispatcher(config).send_check(comment_id):
-        dispatch_marks.MARKS.add(comment_id, now)
+        marks.MARKS.add(comment_id, now)
     else:
         DISPATCH_FAILURES.inc()
     response = jsonify(comments.pending_view(comment_id, new, langs, now))

@@ -21,9 +21,10 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from core import moderators, ratelimit
+from core import ratelimit
 from core.errors import RateLimited
-from core.moderators import Identity
+from core.moderation import accounts
+from core.moderation.accounts import Identity
 from webapp.security import csrf_token, csrf_valid
 from webapp.sessions import get_session
 
@@ -39,10 +40,10 @@ def current_identity() -> Identity | None:
         identity = None
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
-            identity = moderators.resolve(get_session(), header[7:].strip(), "token")
+            identity = accounts.resolve(get_session(), header[7:].strip(), "token")
             g.auth_kind = "token"
         elif session.get("sid"):
-            identity = moderators.resolve(get_session(), session["sid"], "session")
+            identity = accounts.resolve(get_session(), session["sid"], "session")
             g.auth_kind = "session"
         g.identity = identity
     return g.identity
@@ -109,14 +110,14 @@ def login() -> ResponseReturnValue:
             flash(f"Too many login attempts. Try again in {exc.retry_after} seconds.")
             return render_template("auth/login.html", name=name), 429, {"Retry-After": str(exc.retry_after)}
         db.commit()  # failed attempts must count even though no login happens
-        identity = moderators.authenticate(db, name, password)
+        identity = accounts.authenticate(db, name, password)
         if identity is None:
             current_app.logger.warning("Failed moderator login for %r from %s", name, request.remote_addr)
             flash("Unknown name or wrong password.")
             return render_template("auth/login.html", name=name), 401
         if session.get("sid"):
-            moderators.close_session(db, session["sid"])
-        sid = moderators.open_session(db, identity)
+            accounts.close_session(db, session["sid"])
+        sid = accounts.open_session(db, identity)
         db.commit()
         # A new session on every login: nothing from before (fixation) survives.
         session.clear()
@@ -131,7 +132,7 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """End the session, server-side too."""
     if session.get("sid"):
-        moderators.close_session(get_session(), session["sid"])
+        accounts.close_session(get_session(), session["sid"])
         get_session().commit()
     session.clear()
     return redirect(url_for("auth.login"))

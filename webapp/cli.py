@@ -8,8 +8,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from core import db, moderators
 from core.errors import Conflict, NotFound, ValidationError
+from core.moderation import accounts
+from core.storage import db
 
 group = AppGroup("moderators", help="Manage moderator accounts.")
 
@@ -23,7 +24,7 @@ def fail(message: str) -> None:
 @group.command("create")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option("--role", type=click.Choice(moderators.ROLES), default="moderator", show_default=True)
+@click.option("--role", type=click.Choice(accounts.ROLES), default="moderator", show_default=True)
 def create(name: str, password_stdin: bool, role: str) -> None:
     """Create moderator NAME (password from a prompt, or --password-stdin)."""
     if password_stdin:
@@ -32,7 +33,7 @@ def create(name: str, password_stdin: bool, role: str) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with db.session_scope() as session:
-            moderators.create(session, name, password, role)
+            accounts.create(session, name, password, role)
     except (ValidationError, Conflict) as exc:
         details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
         fail(f"{exc}{' (' + details + ')' if details else ''}")
@@ -46,7 +47,7 @@ def token(name: str, label: str | None) -> None:
     """Print a new API token for NAME (shown once; only its hash is stored)."""
     try:
         with db.session_scope() as session:
-            secret = moderators.issue_token(session, name, label)
+            secret = accounts.issue_token(session, name, label)
     except (NotFound, Conflict) as exc:
         fail(str(exc))
     click.echo(secret)
@@ -56,7 +57,7 @@ def token(name: str, label: str | None) -> None:
 def list_() -> None:
     """List moderators with their role and state."""
     with db.session_scope() as session:
-        for moderator in moderators.list_all(session):
+        for moderator in accounts.list_all(session):
             state = "disabled" if moderator.disabled else "active"
             last = moderator.last_login_at.isoformat(timespec="seconds") if moderator.last_login_at else "never"
             click.echo(f"{moderator.name}\t{moderator.role}\t{state}\tlast login: {last}")
@@ -68,7 +69,7 @@ def disable(name: str) -> None:
     """Disable NAME and revoke its tokens and sessions."""
     try:
         with db.session_scope() as session:
-            moderators.disable(session, name)
+            accounts.disable(session, name)
     except NotFound as exc:
         fail(str(exc))
     click.echo(f"Disabled {name}; its tokens and sessions no longer work.")

@@ -8,10 +8,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from core import broker_admin
+from core.messaging import queues
 
 group = AppGroup("deadletters", help="Inspect, replay or purge dead-lettered messages (the .XQ queues).")
-queue_option = click.option("--queue", "queues", multiple=True, type=click.Choice(broker_admin.QUEUES),
+queue_option = click.option("--queue", "queues", multiple=True, type=click.Choice(queues.QUEUES),
                             help="Only this queue (repeatable); default: all.")
 
 
@@ -25,7 +25,7 @@ def broker_url() -> str:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_(queues: tuple[str, ...], as_json: bool) -> None:
     """List dead letters: queue, message id, actor, args, failure, age."""
-    letters = broker_admin.list_dead_letters(broker_url(), queues or broker_admin.QUEUES)
+    letters = queues.list_dead_letters(broker_url(), queues or queues.QUEUES)
     for letter in letters:
         if as_json:
             click.echo(json.dumps(letter.as_dict(), ensure_ascii=True))
@@ -44,7 +44,7 @@ def replay(message_ids: tuple[str, ...], replay_all: bool, queues: tuple[str, ..
     """Send dead letters (MESSAGE_IDS, or --all) back to their queue with retries reset."""
     if not message_ids and not replay_all:
         raise click.UsageError("give message ids or --all")
-    done = broker_admin.replay(broker_url(), None if replay_all else set(message_ids), queues or broker_admin.QUEUES)
+    done = queues.replay(broker_url(), None if replay_all else set(message_ids), queues or queues.QUEUES)
     click.echo(f"replayed {len(done)}: {' '.join(done)}")
 
 
@@ -55,7 +55,7 @@ def purge(queues: tuple[str, ...], yes: bool) -> None:
     """Delete the dead letters (of --queue, or all)."""
     if not yes:
         click.confirm("Delete the dead letters for good?", abort=True)
-    counts = broker_admin.purge(broker_url(), queues or broker_admin.QUEUES)
+    counts = queues.purge(broker_url(), queues or queues.QUEUES)
     click.echo(" ".join(f"{queue}={count}" for queue, count in counts.items()))
 
 

@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import db
-from core.broker import with_timeouts
+from core.messaging.broker import with_timeouts
+from core.storage import db
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import broker_admin, db, ops_metrics
+from core import metrics as ops_metrics
+from core.messaging import queues
+from core.storage import db
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class ParleyCollector(Collector):
             up.add_metric(["database"], 0)
         depth = GaugeMetricFamily("parley_queue_messages", "Ready messages per RabbitMQ queue.", labels=["queue"])
         try:
-            for queue, count in broker_admin.queue_depths(self.broker_url).items():
+            for queue, count in queues.queue_depths(self.broker_url).items():
                 if count is not None:
                     depth.add_metric([queue], count)
             up.add_metric(["broker"], 1)

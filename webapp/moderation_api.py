@@ -7,9 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from core import audit_log, comments, decisions, jobs, pipeline, review, stats, wordlists
-from core.dispatch import get_dispatcher
+from core.comments.comments import comments
 from core.errors import ValidationError
+from core.messaging.dispatch import get_dispatcher
+from core.moderation import audit_log, decisions, review, tasks, wordlists
+from core.scheduling import stats
+from core.translation import workflow
 from webapp.api import read_json
 from webapp.auth import api_auth_required, current_identity
 from webapp.sessions import get_session
@@ -22,7 +25,7 @@ def queue_translations(ids: list[int]) -> None:
     """Send the pending translations of newly approved comments (after commit)."""
     dispatcher = get_dispatcher(current_app.config["PARLEY"])
     for comment_id in ids:
-        for lang in pipeline.pending_translations(get_session(), comment_id):
+        for lang in workflow.pending_translations(get_session(), comment_id):
             dispatcher.send_translation(comment_id, lang)
 
 
@@ -121,26 +124,26 @@ def change_wordlists() -> ResponseReturnValue:
 def start_job(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
     """Create a job, commit, hand it to a worker; 202 with the job."""
     session = get_session()
-    job = jobs.create(session, kind, params, current_identity().name)
+    job = tasks.create(session, kind, params, current_identity().name)
     session.commit()
     get_dispatcher(current_app.config["PARLEY"]).send_job(job.id)
-    return jsonify(jobs.view(job)), 202, {"Location": f"/api/moderation/jobs/{job.id}"}
+    return jsonify(tasks.view(job)), 202, {"Location": f"/api/moderation/jobs/{job.id}"}
 
 
 @bp.post("/wordlists/preview")
 def preview() -> ResponseReturnValue:
     """Count how many undecided comments a change would flag or unflag (run by a worker)."""
     change = wordlists.validate_change(read_json())
-    return start_job(jobs.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+    return start_job(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
 
 
 @bp.post("/rescan")
 def rescan() -> ResponseReturnValue:
     """Re-check every undecided comment with the word lists in force (run by a worker)."""
-    return start_job(jobs.RESCAN, {})
+    return start_job(tasks.RESCAN, {})
 
 
 @bp.get("/jobs/<int:job_id>")
 def get_job(job_id: int) -> ResponseReturnValue:
     """Return a job's status and progress."""
-    return jsonify(jobs.view(jobs.get(get_session(), job_id)))
+    return jsonify(tasks.view(tasks.get(get_session(), job_id)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from core import broker_admin, schedule, schedule_view
-from core.dispatch import get_dispatcher
 from core.errors import NotFound, ValidationError
+from core.messaging import queues
+from core.messaging.dispatch import get_dispatcher
+from core.scheduling import overview, schedule
 from webapp.api import read_json
 from webapp.auth import admin_required, api_auth_required
 from webapp.sessions import get_session
@@ -19,7 +20,7 @@ bp.before_request(api_auth_required(lambda: None))
 @bp.get("/scheduler")
 def scheduler_overview() -> ResponseReturnValue:
     """Return each scheduled job with its last outcome and next run."""
-    return jsonify(schedule_view.overview(get_session(), current_app.config["PARLEY"]))
+    return jsonify(overview.overview(get_session(), current_app.config["PARLEY"]))
 
 
 @bp.post("/scheduler/<job>/trigger")
@@ -38,7 +39,7 @@ def trigger(job: str) -> ResponseReturnValue:
 @admin_required
 def dead_letters() -> ResponseReturnValue:
     """List dead-lettered messages of every queue (admins only)."""
-    letters = broker_admin.list_dead_letters(current_app.config["PARLEY"].broker_url)
+    letters = queues.list_dead_letters(current_app.config["PARLEY"].broker_url)
     return jsonify({"dead_letters": [letter.as_dict() for letter in letters]})
 
 
@@ -50,7 +51,7 @@ def replay_dead_letters() -> ResponseReturnValue:
     if not isinstance(data, dict) or not (data.get("all") is True or isinstance(data.get("message_ids"), list)):
         raise ValidationError("say which messages", fields={"message_ids": "a list of ids, or all: true"})
     ids = None if data.get("all") is True else {str(i) for i in data["message_ids"]}
-    replayed = broker_admin.replay(current_app.config["PARLEY"].broker_url, ids)
+    replayed = queues.replay(current_app.config["PARLEY"].broker_url, ids)
     return jsonify({"replayed": replayed})
 
 
@@ -58,4 +59,4 @@ def replay_dead_letters() -> ResponseReturnValue:
 @admin_required
 def purge_dead_letters() -> ResponseReturnValue:
     """Delete every dead letter (admins only)."""
-    return jsonify({"purged": broker_admin.purge(current_app.config["PARLEY"].broker_url)})
+    return jsonify({"purged": queues.purge(current_app.config["PARLEY"].broker_url)})

@@ -11,9 +11,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import audit_log, comments, decisions, review
+from core.comments.comments import comments
 from core.errors import Conflict, NotFound, ValidationError
-from core.models import Action, Comment, Status
+from core.moderation import audit_log, decisions, review
+from core.storage.models import Action, Comment, Status
 from webapp import textview
 from webapp.auth import current_identity, login_required, safe_next
 from webapp.moderation_api import queue_translations

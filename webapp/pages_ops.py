@@ -6,8 +6,9 @@ import pika.exceptions
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from core import broker_admin, schedule, schedule_view
-from core.dispatch import get_dispatcher
+from core.messaging import queues
+from core.messaging.dispatch import get_dispatcher
+from core.scheduling import overview, schedule
 from webapp.auth import admin_required, current_identity, login_required
 from webapp.sessions import get_session
 
@@ -21,8 +22,8 @@ BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 @login_required
 def scheduler() -> ResponseReturnValue:
     """Show each scheduled job with its last outcome and next run."""
-    overview = schedule_view.overview(get_session(), current_app.config["PARLEY"])
-    return render_template("moderation/scheduler.html", overview=overview, jobs=schedule.JOBS,
+    view = overview.overview(get_session(), current_app.config["PARLEY"])
+    return render_template("moderation/scheduler.html", overview=view, jobs=schedule.JOBS,
                            is_admin=current_identity().is_admin)
 
 
@@ -47,7 +48,7 @@ def dead_letters() -> ResponseReturnValue:
     """List dead-lettered messages with their failure (admins)."""
     letters, error = [], None
     try:
-        letters = broker_admin.list_dead_letters(current_app.config["PARLEY"].broker_url)
+        letters = queues.list_dead_letters(current_app.config["PARLEY"].broker_url)
     except BROKER_ERRORS as exc:
         error = f"RabbitMQ cannot be reached: {type(exc).__name__}"
     return render_template("moderation/deadletters.html", letters=letters, error=error)
@@ -62,14 +63,14 @@ def act_on_dead_letters() -> ResponseReturnValue:
     action = request.form.get("action")
     try:
         if action == "purge":
-            counts = broker_admin.purge(url)
+            counts = queues.purge(url)
             flash(f"Purged {sum(counts.values())} dead letter(s).", "ok")
         elif action in ("replay", "replay_all"):
             ids = None if action == "replay_all" else set(request.form.getlist("message_id"))
             if ids is not None and not ids:
                 flash("Select the messages to replay.", "warning")
             else:
-                flash(f"Replayed {len(broker_admin.replay(url, ids))} message(s).", "ok")
+                flash(f"Replayed {len(queues.replay(url, ids))} message(s).", "ok")
         else:
             flash("Unknown action.", "error")
     except BROKER_ERRORS as exc:

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, flash, render_template, request
 from flask.typing import ResponseReturnValue
 
-from core import stats
 from core.errors import ValidationError
+from core.scheduling import stats
 from webapp.auth import login_required
 from webapp.pages import error_message
 from webapp.sessions import get_session

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from core import jobs, wordlists
-from core.dispatch import get_dispatcher
 from core.errors import Conflict, NotFound, ValidationError
-from core.models import Job
+from core.messaging.dispatch import get_dispatcher
+from core.moderation import tasks, wordlists
+from core.storage.models import Job
 from webapp.auth import current_identity, login_required
 from webapp.pages import error_message
 from webapp.sessions import get_session
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("pages_words", __name__, url_prefix="/moderation")
 
-JOB_TITLES = {jobs.PREVIEW: "Preview", jobs.RESCAN: "Rescan"}
+JOB_TITLES = {tasks.PREVIEW: "Preview", tasks.RESCAN: "Rescan"}
 
 
 def read_change() -> wordlists.Change:
@@ -33,7 +33,7 @@ def read_change() -> wordlists.Change:
 def start_job(kind: str, params: dict[str, str]) -> Job:
     """Create a job, commit, then hand it to a worker."""
     session = get_session()
-    job = jobs.create(session, kind, params, current_identity().name)
+    job = tasks.create(session, kind, params, current_identity().name)
     session.commit()
     if not get_dispatcher(current_app.config["PARLEY"]).send_job(job.id):
         flash("The job is queued but could not reach a worker yet; it will start once the broker is back.", "warning")
@@ -80,7 +80,7 @@ def preview() -> ResponseReturnValue:
     except ValidationError as exc:
         flash(f"Nothing to preview: {error_message(exc)}", "error")
         return redirect(url_for("pages_words.words"))
-    job = start_job(jobs.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+    job = start_job(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
     return redirect(url_for("pages_words.job", job_id=job.id))
 
 
@@ -88,7 +88,7 @@ def preview() -> ResponseReturnValue:
 @login_required
 def rescan() -> ResponseReturnValue:
     """Start re-checking every undecided comment with the lists in force; show the job (no-JS path)."""
-    job = start_job(jobs.RESCAN, {})
+    job = start_job(tasks.RESCAN, {})
     return redirect(url_for("pages_words.job", job_id=job.id))
 
 
@@ -97,7 +97,7 @@ def rescan() -> ResponseReturnValue:
 def job(job_id: int) -> ResponseReturnValue:
     """Show a job's progress; the page refreshes itself until the job is finished."""
     try:
-        row = jobs.get(get_session(), job_id)
+        row = tasks.get(get_session(), job_id)
     except NotFound:
         abort(404, f"Job {job_id} doesn't exist.")
     return render_template("moderation/job.html", job=row, title=JOB_TITLES.get(row.kind, row.kind),

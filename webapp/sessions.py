@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, g
 from sqlalchemy.orm import Session
 
-from core import db
+from core.storage import db
 
 
 def get_session() -> Session:

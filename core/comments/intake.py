@@ -1,0 +1,79 @@
+"""Accept a posted comment on PostgreSQL in one autocommitted statement: rate-limit hit, comment, translations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import ratelimit
+from core.comments.comments import NewComment
+from core.storage import db
+from core.storage.models import Status, TranslationStatus
+from core.storage.prepared import Prepared
+
+logger = logging.getLogger(__name__)
+
+#: The comment and its pending translations, stored only when the hit passed; then the count and the id.
+_STORE = (
+    "c AS ("
+    " INSERT INTO comments (thread, author, body, lang, status, check_attempts, dispatch_attempts, redispatches,"
+    " created_at, updated_at)"
+    " SELECT :thread, :author, :body, :lang, :pending, 0, 0, 0, :now, :now FROM hit"
+    " RETURNING id"
+    "), t AS ("
+    " INSERT INTO translations (comment_id, lang, status, attempts, redispatches, created_at, updated_at)"
+    " SELECT c.id, l, :t_pending, 0, 0, :now, :now FROM c, unnest(CAST(:langs AS varchar[])) AS l"
+    ") SELECT (SELECT count FROM hit), (SELECT id FROM c)"
+)
+_TYPES = {"thread": "varchar", "author": "varchar", "body": "text", "lang": "varchar", "pending": "varchar",
+          "t_pending": "varchar", "now": "timestamptz", "langs": "varchar[]"}
+#: Count the hit and store the comment: atomic and durable together, one round trip (no BEGIN, no COMMIT).
+#: A hit over the limit updates nothing and returns no row, so a refused request stores nothing at all,
+#: exactly as the session path, which rolls the refused hit back.
+ACCEPT_LIMITED = Prepared("parley_accept_limited", (
+    "WITH hit AS ("
+    ' INSERT INTO rate_limits (key, "window", count) VALUES (:key, :window, 1)'
+    ' ON CONFLICT (key, "window") DO UPDATE SET count = rate_limits.count + 1 WHERE rate_limits.count < :limit'
+    " RETURNING count"
+    "), " + _STORE
+), {**{"key": "varchar", "window": "integer", "limit": "integer"}, **_TYPES})
+#: Without a rate limit nothing is counted, as on the session path: a constant hit that always passes.
+ACCEPT = Prepared("parley_accept", "WITH hit AS (SELECT 1 AS count), " + _STORE, _TYPES)
+
+
+def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: datetime) -> int:
+    """Store *new* with a pending translation per *langs*, counting a hit on *key*; return its id.
+
+    Parameters:
+        limit: events allowed per key and minute; 0 means no limit (and no hit is counted).
+    Raises:
+        RateLimited: over the limit; nothing is stored (the refused hit is not counted).
+        SQLAlchemyError: the database failed; nothing is stored, or the statement's outcome is unknown.
+    """
+    clock, window = ratelimit.window_now()
+    params = {
+        "key": key, "window": window, "limit": limit, "thread": new.thread, "author": new.author,
+        "body": new.body, "lang": new.lang, "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING,
+        "now": now, "langs": list(langs),
+    }
+    with db.autocommit() as connection:
+        # EXECUTE names only the statement's own parameters: ACCEPT ignores key, window and limit.
+        count, comment_id = (ACCEPT_LIMITED if limit else ACCEPT).execute(connection, params).one()
+        if limit and count == 1:
+            _forget_old_windows(connection, key, window)
+    if comment_id is None:
+        raise ratelimit.refusal(clock, window)
+    return comment_id
+
+
+def _forget_old_windows(connection: Connection, key: str, window: int) -> None:
+    try:
+        connection.execute(ratelimit.FORGET, {"key": key, "window": window})
+    except SQLAlchemyError as exc:
+        # The comment is durable already: failing the request now would make the client post it twice.
+        # The old rows go at this key's next new window instead.
+        logger.warning("Could not forget the old rate-limit windows of %s: %s", key, str(exc).splitlines()[0][:200])

@@ -1,0 +1,197 @@
+"""The profanity check of comments, in batches: on PostgreSQL two statements per batch, whatever its size."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
+
+from core.moderation import audit, wordlists
+from core.storage import db
+from core.storage.models import Comment, Status, TranslationStatus, utcnow
+from core.storage.prepared import Prepared
+from core.translation import workflow
+
+if TYPE_CHECKING:  # heavy modules stay out of the web process
+    from core.profanity.engine import Verdict
+
+logger = logging.getLogger(__name__)
+
+_comments = Comment.__table__
+#: The guard of every write of the check: nobody has checked, held or decided the comment yet.
+_UNDECIDED_PENDING = (
+    _comments.c.checked_at.is_(None), _comments.c.status == Status.PENDING, _comments.c.decision.is_(None),
+)
+
+# Attempts are counted before the work, in a statement committed on its own, so a message that kills
+# the worker (redelivered forever by RabbitMQ, see PITFALLS 1.2) still runs out of attempts. Once they
+# are spent, a delivery within *busy_since* of the last attempt is a duplicate (redelivery, re-dispatch,
+# re-sent publish) of an attempt that may still run: it does nothing rather than give up under it.
+# The word-list version comes back with the claim, so a change applies to the very next check.
+_CLAIM = (
+    update(_comments)
+    .where(
+        _comments.c.id.in_(bindparam("ids", expanding=True)),
+        *_UNDECIDED_PENDING,
+        ~((_comments.c.check_attempts >= bindparam("max_attempts"))
+          & (_comments.c.updated_at > bindparam("busy_since"))),
+    )
+    .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
+    .returning(_comments.c.id, _comments.c.body, _comments.c.check_attempts,
+               wordlists.VERSION.scalar_subquery())
+)
+
+# PostgreSQL: every verdict of a batch, its "flagged" audit events and the pending translations in one
+# statement (atomic, one round trip). SQLite has no data-modifying CTEs: it runs record_check per comment.
+_RECORD_PG = Prepared("parley_record_checks", (
+    "WITH v AS ("
+    " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:censored AS text[]),"
+    "                      CAST(:words AS text[]), CAST(:profane AS boolean[]))"
+    "   AS v(id, status, censored, words, profane)"
+    "), rec AS ("
+    " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
+    "   checked_at = :now, flagged_at = CASE WHEN v.profane THEN CAST(:now AS timestamptz) END, updated_at = :now"
+    # ANY(:ids) bounds the rows the planner joins even with stale statistics (docs/BENCHMARKS.md, fix 7).
+    " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
+    "   AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
+    " RETURNING c.id, v.profane, v.words"
+    "), audit AS ("
+    " INSERT INTO audit_events (comment_id, kind, action, actor, reason, detail, dedupe_key, redacted, at)"
+    " SELECT id, 'system', 'flagged', :system, NULL,"
+    "        json_build_object('words', CAST(words AS JSON), 'source', 'body'), 'flagged:' || id, false, :now"
+    " FROM rec WHERE profane ON CONFLICT (dedupe_key) DO NOTHING"
+    ") SELECT rec.id, (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t"
+    "                  WHERE t.comment_id = rec.id AND t.status = :t_pending) FROM rec"
+), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
+    "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
+#: The claim on PostgreSQL, the same statement as _CLAIM, prepared.
+_CLAIM_PG = Prepared("parley_claim_checks", (
+    "UPDATE comments SET check_attempts = check_attempts + 1, updated_at = :now"
+    " WHERE id = ANY(:ids) AND checked_at IS NULL AND status = :pending AND decision IS NULL"
+    " AND NOT (check_attempts >= :max_attempts AND updated_at > :busy_since)"
+    f" RETURNING id, body, check_attempts, ({wordlists.VERSION_SQL})"
+), {"now": "timestamptz", "ids": "bigint[]", "pending": "varchar", "max_attempts": "integer",
+    "busy_since": "timestamptz"})
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of one comment's check: its new status and the languages to translate it into."""
+
+    status: str
+    langs: list[str]
+
+
+def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> Checked | None:
+    """Check comment *comment_id* with the word lists in force; None when there was nothing to do."""
+    outcome = check_comments([comment_id], max_attempts, busy_for).get(comment_id)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def check_comments(
+    comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0)
+) -> dict[int, Checked | Exception]:
+    """Check comments *comment_ids*; return the outcome (or the error) of each one this call claimed."""
+    now = utcnow()
+    params = {"ids": sorted(set(comment_ids)), "max_attempts": max_attempts, "busy_since": now - busy_for,
+              "now": now}
+    with db.autocommit() as connection:
+        if db.is_postgresql():
+            claimed = _CLAIM_PG.execute(connection, {**params, "pending": Status.PENDING}).all()
+        else:
+            claimed = connection.execute(_CLAIM, params).all()
+    if not claimed:
+        return {}
+    engine = wordlists.engine_at(claimed[0][3])
+    verdicts: dict[int, Verdict] = {}
+    outcomes: dict[int, Checked | Exception] = {}
+    for comment_id, body, attempts, _version in claimed:
+        if attempts > max_attempts:
+            with db.session_scope() as session:
+                hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times")
+            continue
+        try:
+            verdicts[comment_id] = engine.check(body)
+        except Exception as exc:  # not handled: raised in this comment's own message only
+            # One comment the engine chokes on must not fail its batch-mates: they would be retried with it,
+            # batched with it again, and run out of attempts for a fault that is not theirs.
+            outcomes[comment_id] = exc
+    if verdicts:
+        recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
+        for comment_id, langs in recorded.items():
+            outcomes[comment_id] = Checked(_status(verdicts[comment_id]), langs)
+    return outcomes
+
+
+def _status(verdict: Verdict) -> str:
+    """Return the status a comment gets from its *verdict*."""
+    return Status.FLAGGED if verdict.profane else Status.PUBLISHED
+
+
+def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
+    """Store a batch of verdicts in one statement; return the pending translations of those stored."""
+    ids, batch = list(verdicts), list(verdicts.values())
+    with db.autocommit() as connection:
+        rows = _RECORD_PG.execute(connection, {
+            "ids": ids, "statuses": [_status(v) for v in batch], "censored": [v.censored for v in batch],
+            "words": [json.dumps(v.words) for v in batch], "profane": [v.profane for v in batch], "now": utcnow(),
+            "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
+        }).all()
+    return {comment_id: langs.split(",") if langs else [] for comment_id, langs in rows}
+
+
+def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
+    """Store a batch of verdicts one comment at a time, in one transaction (SQLite)."""
+    recorded = {}
+    with db.session_scope() as session:
+        for comment_id, verdict in verdicts.items():
+            if record_check(session, comment_id, verdict):
+                recorded[comment_id] = sorted(workflow.pending_translations(session, comment_id))
+    return recorded
+
+
+def record_check(session: Session, comment_id: int, verdict: Verdict) -> bool:
+    """Store the profanity verdict unless the comment was already checked, held or decided."""
+    now = utcnow()
+    applied = session.execute(
+        update(Comment)
+        .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
+        .values(
+            status=_status(verdict),
+            censored_body=verdict.censored, matched_words=verdict.words, checked_at=now,
+            flagged_at=now if verdict.profane else None, updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if applied and verdict.profane:
+        audit.record(
+            session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment_id,
+            detail={"words": verdict.words, "source": "body"}, dedupe_key=f"flagged:{comment_id}",
+        )
+    return bool(applied)
+
+
+def hold_for_review(session: Session, comment_id: int, reason: str) -> bool:
+    """Flag a comment whose check cannot finish, so a moderator decides instead of a retry loop."""
+    now = utcnow()
+    held = session.execute(
+        update(Comment)
+        .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
+        .values(status=Status.FLAGGED, check_error=reason, checked_at=now, flagged_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if held:
+        logger.warning("Comment %d held for review: %s", comment_id, reason)
+        audit.record(
+            session, kind="system", action="held", actor=audit.SYSTEM, comment_id=comment_id,
+            reason=reason, dedupe_key=f"held:{comment_id}",
+        )
+    return bool(held)

@@ -1,0 +1,138 @@
+"""Moderator jobs run by a worker: preview a word-list change, rescan comments after one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.errors import NotFound
+from core.moderation import audit, wordlists
+from core.storage.db import session_scope
+from core.storage.models import Comment, Job, Status, Translation, TranslationStatus, utcnow
+
+logger = logging.getLogger(__name__)
+
+PREVIEW = "wordlist_preview"
+RESCAN = "rescan"
+BATCH = 200
+
+
+def create(session: Session, kind: str, params: dict[str, Any], moderator: str) -> Job:
+    """Add a queued job; the caller commits, then sends its message."""
+    job = Job(kind=kind, params=params, created_by=moderator, status="queued", done=0)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, job_id: int) -> Job:
+    """Return job *job_id*; raise NotFound."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job
+
+
+def view(job: Job) -> dict[str, Any]:
+    """Return the JSON view of a job."""
+    from core.comments.comments import iso
+
+    return {"id": job.id, "kind": job.kind, "status": job.status, "params": job.params, "done": job.done,
+            "total": job.total, "result": job.result, "created_by": job.created_by,
+            "created_at": iso(job.created_at), "updated_at": iso(job.updated_at)}
+
+
+def _undecided():  # type: ignore[no-untyped-def]
+    return (Comment.decision.is_(None), Comment.status.in_((Status.PUBLISHED, Status.FLAGGED)))
+
+
+def _texts(session: Session, rows: list[Comment]) -> dict[int, list[str]]:
+    """Return each comment's finished translation texts."""
+    texts: dict[int, list[str]] = {row.id: [] for row in rows}
+    for comment_id, text in session.execute(
+        select(Translation.comment_id, Translation.text).where(
+            Translation.comment_id.in_(texts), Translation.status == TranslationStatus.DONE
+        )
+    ):
+        texts[comment_id].append(text or "")
+    return texts
+
+
+def _start(job_id: int) -> Job | None:
+    """Mark a queued job running (once) and count its comments; None if it already ran."""
+    with session_scope() as session:
+        claimed = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == "queued").values(status="running")
+        ).rowcount
+        if not claimed:
+            return None
+        total = session.query(Comment.id).filter(*_undecided()).count()
+        session.execute(update(Job).where(Job.id == job_id).values(total=total))
+        return session.get(Job, job_id)
+
+
+def run(job_id: int) -> dict[str, Any] | None:
+    """Run a preview or rescan job in batches, recording progress; safe to run twice."""
+    job = _start(job_id)
+    if job is None:
+        return None
+    apply_changes = job.kind == RESCAN
+    with session_scope() as session:
+        lists = wordlists.current(session)
+    proposed = lists
+    if job.kind == PREVIEW:
+        proposed = wordlists.with_change(lists, wordlists.validate_change(job.params))
+    engine = wordlists.engine_for(proposed)
+    result: dict[str, Any] = {"would_flag" if not apply_changes else "flagged": 0,
+                              "would_unflag" if not apply_changes else "unflagged": 0, "examples": []}
+    flag_key, unflag_key = list(result)[:2]
+    last_id = 0
+    while True:
+        with session_scope() as session:
+            rows = list(session.scalars(
+                select(Comment).where(*_undecided(), Comment.id > last_id).order_by(Comment.id).limit(BATCH)
+            ))
+            if not rows:
+                break
+            texts = _texts(session, rows)
+            for row in rows:
+                verdict = engine.check(row.body)
+                profane = verdict.profane or any(engine.check(t).profane for t in texts[row.id])
+                if profane and row.status == Status.PUBLISHED:
+                    result[flag_key] += 1
+                elif not profane and row.status == Status.FLAGGED and not row.check_error:
+                    result[unflag_key] += 1
+                else:
+                    continue
+                if len(result["examples"]) < 20:
+                    result["examples"].append(row.id)
+                if apply_changes:
+                    _reclassify(session, row, profane, verdict, job_id)
+            last_id = rows[-1].id
+            session.execute(update(Job).where(Job.id == job_id).values(done=Job.done + len(rows)))
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(status="done", result=result))
+    logger.info("Job %d (%s) done: %s", job_id, job.kind, result)
+    return result
+
+
+def _reclassify(session: Session, row: Comment, profane: bool, verdict: Any, job_id: int) -> None:
+    """Flag or unflag one undecided comment after a rescan (guarded: decisions always win)."""
+    now = utcnow()
+    new_status = Status.FLAGGED if profane else Status.PUBLISHED
+    changed = session.execute(
+        update(Comment)
+        .where(Comment.id == row.id, Comment.status == row.status, Comment.decision.is_(None))
+        .values(status=new_status, censored_body=verdict.censored, matched_words=verdict.words,
+                flagged_at=now if profane else None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        audit.record(
+            session, kind="system", action="flagged" if profane else "unflagged", actor=audit.SYSTEM,
+            comment_id=row.id, detail={"source": "rescan", "job": job_id, "words": verdict.words},
+            dedupe_key=f"rescan:{job_id}:{row.id}",
+        )

@@ -1,0 +1,142 @@
+"""Engine and session handling; the caller of ``session_scope()`` owns the transaction."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+logger = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Parley table."""
+
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_factory: sessionmaker[Session] | None = None
+_url: str | None = None
+_pid: int | None = None
+_pre_ping = True
+_autocommit: Engine | None = None
+
+
+def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> Engine:
+    """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        # One writer at a time: wait for the lock instead of failing with "database is locked".
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+            # pysqlite's implicit BEGIN is deferred; take the write lock up front so two
+            # writers never deadlock upgrading read locks (SQLITE_BUSY without waiting).
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+            if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    connect_args: dict[str, object] = {}
+    if parsed.get_backend_name() == "postgresql":
+        # UTC sessions: day boundaries (stats, purge) never depend on the server's or process's TZ.
+        connect_args = {"connect_timeout": 3, "options": "-c timezone=UTC"}
+    return create_engine(
+        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args,
+        isolation_level="AUTOCOMMIT" if autocommit else None,
+    )
+
+
+def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
+    """Return the INSERT construct of the session's dialect (it knows ON CONFLICT; the generic one does not)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def configure(url: str, *, pre_ping: bool | None = None) -> None:
+    """Point the process-wide session factory at *url* (idempotent for the same URL)."""
+    global _engine, _factory, _url, _pid, _pre_ping, _autocommit
+    with _lock:
+        if pre_ping is not None and pre_ping != _pre_ping:
+            _pre_ping, _url = pre_ping, None
+        if _url == url and _pid == os.getpid():
+            return
+        for old in {_engine, _autocommit} - {None}:
+            # A forked child must not reuse the parent's sockets.
+            old.dispose(close=_pid == os.getpid())  # type: ignore[union-attr]
+        _engine = make_engine(url, pre_ping=_pre_ping)
+        if _engine.dialect.name == "postgresql":
+            # A pool of its own that stays in autocommit: switching a session connection back and forth on
+            # every checkout costs more client CPU than the one-statement writes save (docs/BENCHMARKS.md).
+            _autocommit = make_engine(url, pre_ping=_pre_ping, autocommit=True)
+        else:
+            # SQLite: each statement is its own implicit transaction once the BEGIN IMMEDIATE is left out.
+            _autocommit = _engine.execution_options(isolation_level="AUTOCOMMIT")
+        _factory = sessionmaker(bind=_engine, expire_on_commit=False)
+        _url, _pid = url, os.getpid()
+
+
+def engine() -> Engine:
+    """Return the configured engine."""
+    if _engine is None:
+        raise RuntimeError("core.storage.db.configure() has not been called")
+    if _pid != os.getpid():
+        configure(_url or "")
+    return _engine  # type: ignore[return-value]
+
+
+def is_postgresql() -> bool:
+    """Return True when the configured database is PostgreSQL (it has the one-statement writes)."""
+    return engine().dialect.name == "postgresql"
+
+
+def autocommit_engine() -> Engine:
+    """Return the engine whose connections run every statement as its own transaction."""
+    engine()
+    return _autocommit  # type: ignore[return-value]
+
+
+def autocommit() -> Connection:
+    """Return a connection on which every statement is its own transaction (for one-statement writes)."""
+    return autocommit_engine().connect()
+
+
+def new_session(bind: Connection | None = None) -> Session:
+    """Return a new session bound to the configured engine, or to *bind*, a connection taken from it."""
+    engine()
+    return _factory() if bind is None else _factory(bind=bind)  # type: ignore[misc]
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session, commit when the block succeeds, roll back when it raises, always close."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,282 @@
+"""Tables: comments, their translations, audit events."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.storage.db import Base
+
+#: The largest id any database can hold (SQLite INTEGER, PostgreSQL BIGINT); anything larger is unknown.
+MAX_ID = 2**63 - 1
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Status:
+    """Comment statuses."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    FLAGGED = "flagged"
+    REJECTED = "rejected"
+    ALL = (PENDING, PUBLISHED, FLAGGED, REJECTED)
+
+
+class TranslationStatus:
+    """Translation statuses."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    FINAL = (DONE, FAILED, SKIPPED)
+
+
+class Action:
+    """Moderator decisions."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    ALL = (APPROVE, REJECT)
+
+
+
+
+class Comment(Base):
+    """A posted comment and the results of its checks; each step writes only its own columns."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    # Written by check_profanity.
+    censored_body: Mapped[str | None] = mapped_column(Text)
+    matched_words: Mapped[list | None] = mapped_column(JSON)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    check_error: Mapped[str | None] = mapped_column(Text)
+    # Written by the web process after the message was confirmed by the broker.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Written by the scheduler's re-dispatch job.
+    redispatches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    redispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by a moderator, once; nothing automated touches a comment with a decision.
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    translations: Mapped[list[Translation]] = relationship(
+        back_populates="comment", cascade="all, delete-orphan", passive_deletes=True, order_by="Translation.lang"
+    )
+
+    __table_args__ = (
+        Index("ix_comments_thread_id", "thread", "id"),
+        Index("ix_comments_status_id", "status", "id"),
+        Index("ix_comments_created_at", "created_at"),
+    )
+
+
+class Translation(Base):
+    """One translation of a comment into one target language."""
+
+    __tablename__ = "translations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=TranslationStatus.PENDING)
+    text: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    matched_words: Mapped[list | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    redispatches: Mapped[int] = mapped_column(Integer, default=0)
+    redispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    comment: Mapped[Comment] = relationship(back_populates="translations")
+
+    __table_args__ = (
+        UniqueConstraint("comment_id", "lang", name="uq_translations_comment_lang"),
+        Index("ix_translations_status", "status"),
+    )
+
+
+class AuditEvent(Base):
+    """A moderator decision or a system event; survives the purge of its comment (text dropped)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No foreign key: the event outlives the comment it describes.
+    comment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "decision" | "system"
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    #: Natural key that makes an event idempotent (e.g. "decision:42"); NULL when repeats are fine.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    redacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class RateLimit(Base):
+    """Fixed-window request counters shared by every web process."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Moderator(Base):
+    """A person who reviews flagged comments; ``role`` is "moderator" or "admin"."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="moderator")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Credential(Base):
+    """An API token or a login session of a moderator, stored only as a SHA-256 hash."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "token" | "session"
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WordEntry(Base):
+    """A moderator's banned word (added to the list) or allowed word (a false-positive fix)."""
+
+    __tablename__ = "word_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    word: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # "banned" | "allowed"
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("word", "kind", name="uq_word_entries_word_kind"),)
+
+
+class WordListVersion(Base):
+    """One change of the word lists; the highest id is the version every worker checks with."""
+
+    __tablename__ = "wordlist_versions"
+    # Never reuse a version number (SQLite would after a delete): workers cache engines by version.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    op: Mapped[str] = mapped_column(String(16))  # "add" | "remove"
+    kind: Mapped[str] = mapped_column(String(16))
+    word: Mapped[str] = mapped_column(String(100))
+    changed_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A long-running moderator request run by a worker (preview, rescan), with its progress."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    params: Mapped[dict | None] = mapped_column(JSON)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class JobRun(Base):
+    """The run ledger: one row per (job, scheduled slot), so no slot ever runs twice."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    slot: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("job", "slot", name="uq_job_runs_job_slot"),
+        Index("ix_job_runs_started", "started_at"),
+    )
+
+
+class SchedulerLease(Base):
+    """Who the active scheduler is, until when; a standby takes over once the lease expires."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DailyStats(Base):
+    """Statistics of one UTC day, written by the nightly job (idempotent upsert)."""
+
+    __tablename__ = "daily_stats"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    posted: Mapped[int] = mapped_column(Integer, default=0)
+    published: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+    approved: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    purged: Mapped[int] = mapped_column(Integer, default=0)
+    latency_count: Mapped[int] = mapped_column(Integer, default=0)
+    latency_p50: Mapped[float | None] = mapped_column(Float)
+    latency_max: Mapped[float | None] = mapped_column(Float)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
