@@ -8,7 +8,7 @@ from actors.broker import settings
 from actors.moderation import check_profanity, require_id
 from actors.translation import translate_comment
 from core.errors import ValidationError
-from core.messaging.broker import MAINTENANCE_QUEUE, RUN_JOB, RUN_MAINTENANCE
+from core.messaging.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE, RUN_TASK
 from core.moderation import tasks
 from core.scheduling import maintenance, schedule
 
@@ -32,9 +32,9 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
 
 
 @dramatiq.actor(
-    actor_name=RUN_JOB, queue_name=MAINTENANCE_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000,
+    actor_name=RUN_TASK, queue_name=MAINTENANCE_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000,
     throws=(ValidationError, TypeError), time_limit=30 * 60_000,
 )
-def run_job(job_id: int) -> None:
-    """Run moderator job *job_id* (word-list preview or rescan); a second delivery is a no-op."""
-    tasks.run(require_id(job_id))
+def run_task(task_id: int) -> None:
+    """Run moderators' background task *task_id* (word-list preview or rescan); a second delivery is a no-op."""
+    tasks.run(require_id(task_id))

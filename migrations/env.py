@@ -6,8 +6,8 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from core import models  # noqa: F401  (registers the tables on Base.metadata)
 from core.config import Settings
+from core.storage import models  # noqa: F401  (registers the tables on Base.metadata)
 from core.storage.db import Base, make_engine
 
 config = context.config

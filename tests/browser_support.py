@@ -111,7 +111,7 @@ def seed_showcase(days: int = 14) -> dict[str, int]:
     import random
 
     from core.moderation import audit, wordlists
-    from core.storage.models import Job
+    from core.storage.models import Task
 
     rng = random.Random(7)
     now = utcnow()
@@ -163,9 +163,9 @@ def seed_showcase(days: int = 14) -> dict[str, int]:
                    ("add", "allowed", "dickens", "bob")]
         for op, kind, word, by in changes:
             wordlists.apply(session, wordlists.Change(op=op, kind=kind, word=word), by)
-        session.add(Job(kind="wordlist_preview", params={"op": "add", "kind": "allowed", "word": "scunthorpe"},
+        session.add(Task(kind="wordlist_preview", params={"op": "add", "kind": "allowed", "word": "scunthorpe"},
                         status="done", done=41, total=41, created_by="bob",
                         result={"would_flag": 0, "would_unflag": 1, "examples": [ids["Claire Dubois"]]}))
-        session.add(Job(kind="rescan", params={}, status="done", done=41, total=41, created_by="alice",
+        session.add(Task(kind="rescan", params={}, status="done", done=41, total=41, created_by="alice",
                         result={"flagged": 1, "unflagged": 0, "examples": [ids["CryptoRewards_Official"]]}))
     return ids

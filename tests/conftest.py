@@ -16,11 +16,11 @@ from core.storage.models import (
     Comment,
     Credential,
     DailyStats,
-    Job,
     JobRun,
     Moderator,
     RateLimit,
     SchedulerLease,
+    Task,
     Translation,
     WordEntry,
     WordListVersion,
@@ -122,7 +122,7 @@ def clean_db(stack: Stack) -> Iterator[None]:
     db.configure(stack.database_url)
     with db.session_scope() as session:
         for table in (Translation, AuditEvent, RateLimit, Comment, Credential, Moderator, WordEntry,
-                      WordListVersion, Job, JobRun, SchedulerLease, DailyStats):
+                      WordListVersion, Task, JobRun, SchedulerLease, DailyStats):
             session.execute(delete(table))
 
 

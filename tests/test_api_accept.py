@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from core import ratelimit
-from core.comments.comments import comments
+from core.comments import reading, validation, views
 from core.config import POLICIES
 from core.storage import db
 from core.storage.models import Comment, RateLimit, Translation
@@ -80,7 +80,7 @@ def test_the_202_body_is_the_public_view_of_the_stored_row(make_client, policy, 
     assert response.status_code == 202
     comment_id = response.get_json()["id"]
     with db.session_scope() as session:
-        view = comments.public_view(comments.get(session, comment_id), policy)
+        view = views.public_view(reading.get(session, comment_id), policy)
     assert response.get_json() == view
     # Byte for byte, field and language order included: what a GET answers for the same row.
     assert response.get_data() == client.get(f"/api/comments/{comment_id}").get_data()
@@ -99,7 +99,7 @@ def test_one_statement_stores_comment_translations_and_rate_limit_together(stack
     count, translations, limits = stored()
     assert (count, translations) == (2, 4) and [row[2] for row in limits] == [2]
     with db.session_scope() as session:
-        comment = comments.get(session, response.get_json()["id"])
+        comment = reading.get(session, response.get_json()["id"])
         assert [(t.lang, t.status, t.attempts) for t in comment.translations] == [("de", "pending", 0),
                                                                                    ("en", "pending", 0)]
         assert comment.created_at == comment.updated_at == comment.translations[0].created_at
@@ -111,7 +111,7 @@ def test_a_failing_part_of_the_statement_stores_nothing(stack, make_client, monk
     only_postgresql(stack)
     client = make_client(rate_limit_per_minute=5)
     # A language longer than the column: the translations' INSERT fails after the other two ran.
-    monkeypatch.setattr(comments, "translation_langs", lambda targets, lang: ("x" * 40,))
+    monkeypatch.setattr(validation, "translation_langs", lambda targets, lang: ("x" * 40,))
     response = post(client, VALID)
     assert response.status_code == 500 and response.get_json()["error"]["code"] == "internal_error"
     assert stored() == (0, 0, [])

@@ -35,7 +35,7 @@ def test_web_process_never_imports_profanity_or_translation_libraries():
 
 
 def test_core_imports_neither_flask_nor_actors():
-    modules = loaded_after("import core.comments.comments, core.translation.workflow, core.messaging.dispatch, "
+    modules = loaded_after("import core.comments, core.translation.workflow, core.messaging.dispatch, "
                            "core.profanity.engine, core.translation.adapter")
     assert not {"flask", "webapp", "actors", "better_profanity", "deep_translator"} & modules
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, Job, Status
+from core.storage.models import AuditEvent, Comment, Status, Task
 from tests.browser_support import (
     PASSWORD,
     XSS_AUTHOR,
@@ -266,7 +266,7 @@ def test_preview_and_rescan_show_worker_progress(page, worker):
     page.locator("#rescan-progress").get_by_text("Rescan done: 1 flagged, 0 unflagged").wait_for(timeout=20000)
     assert page.locator("#rescan-progress progress").evaluate("el => el.value === el.max")
     with db.session_scope() as session:
-        assert [job.status for job in session.scalars(select(Job).order_by(Job.id))] == ["done", "done"]
+        assert [job.status for job in session.scalars(select(Task).order_by(Task.id))] == ["done", "done"]
 
 
 def test_screenshots_of_the_main_pages(page):

@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from core.comments.comments import NewComment, comments
+from core.comments import intake
+from core.comments.validation import NewComment
+from core.messaging import marks as marks_module
 from core.messaging.marks import DispatchMarks
 from core.storage import db
 from core.storage.models import Comment
@@ -23,7 +25,7 @@ def stored_comments(stack, clean_db):  # type: ignore[no-untyped-def]
 
     def store(n: int) -> list[tuple[int, object]]:
         with db.session_scope() as session:
-            rows = [comments.create(session, NewComment("t", "Ada", f"comment {i}", "en"), ("en",)) for i in range(n)]
+            rows = [intake.create(session, NewComment("t", "Ada", f"comment {i}", "en"), ("en",)) for i in range(n)]
             return [(row.id, row.created_at) for row in rows]
 
     return store
@@ -56,7 +58,7 @@ def test_the_writer_marks_every_queued_comment_once_and_keeps_updated_at(stored_
 
 def test_the_writer_survives_a_database_error_and_drops_that_batch(stored_comments, monkeypatch):
     (lost_id, lost_created), (kept_id, kept_created) = stored_comments(2)
-    real = comments.mark_dispatched
+    real = marks_module.mark_dispatched
     failures: list[int] = []
 
     def fail_once(connection, keys, now):  # type: ignore[no-untyped-def]
@@ -65,7 +67,7 @@ def test_the_writer_survives_a_database_error_and_drops_that_batch(stored_commen
             raise OperationalError("UPDATE comments", {}, Exception("server closed the connection unexpectedly"))
         return real(connection, keys, now)
 
-    monkeypatch.setattr(comments, "mark_dispatched", fail_once)
+    monkeypatch.setattr(marks_module, "mark_dispatched", fail_once)
     marks = DispatchMarks(interval=0.01)
     marks.add(lost_id, lost_created)
     support.poll(lambda: failures, 5, what="the injected failure")
@@ -108,7 +110,7 @@ def test_a_clean_exit_writes_what_the_last_interval_queued(stack, stored_comment
     [(comment_id, created_at)] = stored_comments(1)
     code = (
         "import datetime\n"
-        "from core import db\n"
+        "from core.storage import db\n"
         "from core.messaging.marks import MARKS\n"
         f"db.configure({stack.database_url!r})\n"
         f"MARKS.add({comment_id}, datetime.datetime.fromisoformat({created_at.isoformat()!r}))\n"

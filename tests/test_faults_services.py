@@ -262,7 +262,7 @@ def test_database_lost_after_the_comment_is_committed_still_answers_202(tmp_path
     the database went away in between, the POST answered 503 for a stored comment (a phantom: the client posts it
     again, and both get checked and published). The window is milliseconds wide, so the fault is injected here.
     The dispatch is now recorded off the request path, by the process's batch writer: flushed here by hand."""
-    from core.comments.comments import comments
+
     from core.config import Settings
     from core.messaging import marks
     from core.storage import db
@@ -274,7 +274,7 @@ def test_database_lost_after_the_comment_is_committed_still_answers_202(tmp_path
     url = fault_support.make_database(None, tmp_path)
     app = create_app({"PARLEY": Settings(database_url=url, broker_url="stub://", env="test", rate_limit_per_minute=0),
                       "TESTING": True})
-    monkeypatch.setattr(comments, "mark_dispatched", database_gone)
+    monkeypatch.setattr(marks, "mark_dispatched", database_gone)
     try:
         response = app.test_client().post("/api/comments", json={"thread": "t", "author": "a", "body": "stored"})
         assert response.status_code == 202, response.get_data(as_text=True)

@@ -130,7 +130,7 @@ def test_day_boundaries_do_not_depend_on_the_process_time_zone(stack, settings):
     late = datetime.now(UTC).replace(hour=23, minute=30, second=0, microsecond=0) - timedelta(days=1)
     comment_id = seed(status=Status.PUBLISHED, words=[])
     age(comment_id, created_at=late)
-    code = ("from datetime import date; from core import db, maintenance; "
+    code = ("from datetime import date; from core.storage import db; from core.scheduling import maintenance; "
             f"db.configure({stack.database_url!r});\n"
             "with db.session_scope() as s: maintenance.store_daily_stats(s, date.fromisoformat("
             f"{late.date().isoformat()!r}), date.fromisoformat({(late.date() + timedelta(days=1)).isoformat()!r}))")

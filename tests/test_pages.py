@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from core.moderation import accounts, wordlists
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, Job, Status, WordEntry, WordListVersion
+from core.storage.models import AuditEvent, Comment, Status, Task, WordEntry, WordListVersion
 from tests.browser_support import (
     PASSWORD,
     XSS_AUTHOR,
@@ -119,8 +119,8 @@ def no_dispatch(monkeypatch):  # type: ignore[no-untyped-def]
     sent: dict[str, list] = {"translations": [], "jobs": []}
 
     class Dispatcher:
-        def send_job(self, job_id: int) -> bool:
-            sent["jobs"].append(job_id)
+        def send_task(self, task_id: int) -> bool:
+            sent["jobs"].append(task_id)
             return True
 
     monkeypatch.setattr("webapp.pages.queue_translations", lambda ids: sent["translations"].extend(ids))
@@ -144,7 +144,7 @@ def test_anonymous_posts_are_refused_even_with_a_csrf_token(client, path, no_dis
                          ids=str(comment_id), kind="banned", word="frack")
     assert response.status_code == 302 and response.headers["Location"].startswith("/moderation/login")
     assert comment_state(comment_id)[0] == Status.FLAGGED
-    assert count(AuditEvent) == 0 and count(WordEntry) == 0 and count(Job) == 0
+    assert count(AuditEvent) == 0 and count(WordEntry) == 0 and count(Task) == 0
     assert no_dispatch == {"translations": [], "jobs": []}
 
 
@@ -423,13 +423,13 @@ def test_preview_and_rescan_forms_start_jobs_and_show_their_progress(logged_in, 
     job_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert no_dispatch["jobs"] == [job_id]
     with db.session_scope() as session:
-        job = session.get(Job, job_id)
+        job = session.get(Task, job_id)
         assert (job.kind, job.params, job.created_by) == ("wordlist_preview", {"op": "add", "kind": "banned",
                                                                                  "word": "frack"}, "alice")
     page = logged_in.get(response.headers["Location"]).text
     assert '<meta http-equiv="refresh" content="2">' in page and "queued" in page
     with db.session_scope() as session:
-        session.get(Job, job_id).status, session.get(Job, job_id).result = "done", {
+        session.get(Task, job_id).status, session.get(Task, job_id).result = "done", {
             "would_flag": 3, "would_unflag": 1, "examples": [5]}
     page = logged_in.get(response.headers["Location"]).text
     assert "would flag 3 / unflag 1" in page and "http-equiv" not in page

@@ -13,14 +13,13 @@ from gunicorn.http.errors import ParseException as FramingError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import ratelimit
-from core.comments import intake, text
-from core.comments.comments import comments
+from core.comments import intake, reading, text, validation, views
 from core.config import Settings
 from core.errors import ValidationError
 from core.languages import normalize_language
 from core.messaging import marks
 from core.messaging.dispatch import get_dispatcher
-from core.storage import db
+from core.storage import db, paging
 from core.storage.models import utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
@@ -68,12 +67,12 @@ def read_json() -> Any:
         raise ValidationError(f"request body is not valid JSON: {reason}", code="malformed") from None
 
 
-def _accept_in_session(new: comments.NewComment, langs: tuple[str, ...], key: str, limit: int, now: datetime) -> int:
+def _accept_in_session(new: validation.NewComment, langs: tuple[str, ...], key: str, limit: int, now: datetime) -> int:
     """Store *new* through the request's session and commit; return its id (the path of SQLite)."""
     session = get_session()
     if limit:
         ratelimit.hit(session, key, limit)
-    comment_id = comments.create(session, new, langs, now).id
+    comment_id = intake.create(session, new, langs, now).id
     session.commit()
     return comment_id
 
@@ -82,9 +81,9 @@ def _accept_in_session(new: comments.NewComment, langs: tuple[str, ...], key: st
 def post_comment() -> ResponseReturnValue:
     """Accept a comment for moderation: 202, then checked and translated by the workers."""
     config = settings()
-    new = comments.validate(read_json(), config)
+    new = validation.validate(read_json(), config)
     now = utcnow()
-    langs = comments.translation_langs(config.translation_targets, new.lang)
+    langs = validation.translation_langs(config.translation_targets, new.lang)
     key, limit = f"post:{request.remote_addr}", config.rate_limit_per_minute
     if db.is_postgresql():
         # Rate-limit hit, comment and translations in one autocommitted statement on one connection.
@@ -100,7 +99,7 @@ def post_comment() -> ResponseReturnValue:
         marks.MARKS.add(comment_id, now)
     else:
         DISPATCH_FAILURES.inc()
-    response = jsonify(comments.pending_view(comment_id, new, langs, now))
+    response = jsonify(views.pending_view(comment_id, new, langs, now))
     response.status_code = 202
     response.headers["Location"] = url_for("api.get_comment", comment_id=comment_id)
     return response
@@ -109,18 +108,18 @@ def post_comment() -> ResponseReturnValue:
 @bp.get("/comments/<int:comment_id>")
 def get_comment(comment_id: int) -> ResponseReturnValue:
     """Return the public view of one comment."""
-    comment = comments.get(get_session(), comment_id)
-    return jsonify(comments.public_view(comment, settings().moderation_policy))
+    comment = reading.get(get_session(), comment_id)
+    return jsonify(views.public_view(comment, settings().moderation_policy))
 
 
 @bp.get("/threads/<path:thread>/comments")
 def list_thread(thread: str) -> ResponseReturnValue:
     """Return a page of a thread's visible comments, oldest first."""
-    if len(thread) > comments.MAX_THREAD_CHARS or text.find_problem(thread, multiline=False):
+    if len(thread) > validation.MAX_THREAD_CHARS or text.find_problem(thread, multiline=False):
         # No such thread can exist (a POST refuses it), and PostgreSQL would refuse the NUL in the query.
         raise ValidationError("invalid thread", fields={"thread": "not a valid thread name"})
-    limit = comments.parse_limit(request.args.get("limit"))
-    after_id = comments.decode_cursor(request.args.get("cursor"))
+    limit = paging.parse_limit(request.args.get("limit"))
+    after_id = paging.decode_cursor(request.args.get("cursor"))
     langs = None
     if request.args.get("lang"):
         lang = normalize_language(request.args["lang"])
@@ -128,10 +127,10 @@ def list_thread(thread: str) -> ResponseReturnValue:
             raise ValidationError("invalid lang", fields={"lang": "unsupported language code"})
         langs = (lang,)
     policy = settings().moderation_policy
-    rows, next_id = comments.list_thread(get_session(), thread, policy=policy, limit=limit, after_id=after_id)
+    rows, next_id = reading.list_thread(get_session(), thread, policy=policy, limit=limit, after_id=after_id)
     return jsonify(
         {
-            "comments": [comments.public_view(c, policy, langs) for c in rows],
-            "next_cursor": comments.encode_cursor(next_id) if next_id else None,
+            "comments": [views.public_view(c, policy, langs) for c in rows],
+            "next_cursor": paging.encode_cursor(next_id) if next_id else None,
         }
     )

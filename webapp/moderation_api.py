@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from core.comments.comments import comments
+from core.comments import reading, views
 from core.errors import ValidationError
 from core.messaging.dispatch import get_dispatcher
-from core.moderation import audit_log, decisions, review, tasks, wordlists
+from core.moderation import audit, decisions, review, tasks, wordlists
 from core.scheduling import stats
-from core.translation import workflow
+from core.storage import paging
 from webapp.api import read_json
 from webapp.auth import api_auth_required, current_identity
 from webapp.sessions import get_session
@@ -25,7 +25,7 @@ def queue_translations(ids: list[int]) -> None:
     """Send the pending translations of newly approved comments (after commit)."""
     dispatcher = get_dispatcher(current_app.config["PARLEY"])
     for comment_id in ids:
-        for lang in workflow.pending_translations(get_session(), comment_id):
+        for lang in reading.pending_translations(get_session(), comment_id):
             dispatcher.send_translation(comment_id, lang)
 
 
@@ -33,17 +33,17 @@ def queue_translations(ids: list[int]) -> None:
 def list_comments() -> ResponseReturnValue:
     """Return a page of the queue (flagged by default), with the full moderator view."""
     flt = review.parse_filter(request.args)
-    limit = comments.parse_limit(request.args.get("limit"))
-    after_id = comments.decode_cursor(request.args.get("cursor"))
+    limit = paging.parse_limit(request.args.get("limit"))
+    after_id = paging.decode_cursor(request.args.get("cursor"))
     rows, next_id = review.page(get_session(), flt, limit=limit, after_id=after_id)
-    return jsonify({"comments": [comments.full_view(c) for c in rows],
-                    "next_cursor": comments.encode_cursor(next_id) if next_id else None})
+    return jsonify({"comments": [views.full_view(c) for c in rows],
+                    "next_cursor": paging.encode_cursor(next_id) if next_id else None})
 
 
 @bp.get("/comments/<int:comment_id>")
 def get_comment(comment_id: int) -> ResponseReturnValue:
     """Return the full view of one comment."""
-    return jsonify(comments.full_view(comments.get(get_session(), comment_id)))
+    return jsonify(views.full_view(reading.get(get_session(), comment_id)))
 
 
 @bp.post("/comments/<int:comment_id>/decision")
@@ -55,7 +55,7 @@ def decide(comment_id: int) -> ResponseReturnValue:
     session.commit()
     if request_.action == "approve":
         queue_translations([comment_id])
-    return jsonify(comments.full_view(comment))
+    return jsonify(views.full_view(comment))
 
 
 @bp.post("/decisions")
@@ -80,17 +80,17 @@ def decide_many() -> ResponseReturnValue:
     return jsonify({"results": results, "summary": summary})
 
 
-@bp.get("/audit")
-def audit() -> ResponseReturnValue:
+@bp.get("/audit", endpoint="audit")
+def audit_events() -> ResponseReturnValue:
     """Return decision and system events, newest first."""
     comment_id = request.args.get("comment_id")
     if comment_id is not None and not (comment_id.isascii() and comment_id.isdigit() and len(comment_id) <= 18):
         raise ValidationError("invalid comment_id", fields={"comment_id": "a comment id"})
-    limit = comments.parse_limit(request.args.get("limit"), default=50)
-    events, next_id = audit_log.page(get_session(), comment_id=int(comment_id) if comment_id else None,
-                                     limit=limit, before_id=audit_log.decode_cursor(request.args.get("cursor")))
-    return jsonify({"events": [audit_log.view(e) for e in events],
-                    "next_cursor": audit_log.encode_cursor(next_id) if next_id else None})
+    limit = paging.parse_limit(request.args.get("limit"), default=50)
+    events, next_id = audit.page(get_session(), comment_id=int(comment_id) if comment_id else None,
+                                     limit=limit, before_id=audit.decode_cursor(request.args.get("cursor")))
+    return jsonify({"events": [audit.view(e) for e in events],
+                    "next_cursor": audit.encode_cursor(next_id) if next_id else None})
 
 
 @bp.get("/stats")
@@ -106,7 +106,7 @@ def get_wordlists() -> ResponseReturnValue:
     session = get_session()
     lists = wordlists.current(session)
     history = [{"version": v.id, "op": v.op, "kind": v.kind, "word": v.word, "by": v.changed_by,
-                "at": comments.iso(v.at)} for v in wordlists.history(session)]
+                "at": views.iso(v.at)} for v in wordlists.history(session)]
     return jsonify({"version": lists.version, "banned": list(lists.banned), "allowed": list(lists.allowed),
                     "history": history})
 
@@ -121,12 +121,12 @@ def change_wordlists() -> ResponseReturnValue:
     return jsonify({"version": version, "op": change.op, "kind": change.kind, "word": change.word}), 201
 
 
-def start_job(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
+def start_task(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
     """Create a job, commit, hand it to a worker; 202 with the job."""
     session = get_session()
     job = tasks.create(session, kind, params, current_identity().name)
     session.commit()
-    get_dispatcher(current_app.config["PARLEY"]).send_job(job.id)
+    get_dispatcher(current_app.config["PARLEY"]).send_task(job.id)
     return jsonify(tasks.view(job)), 202, {"Location": f"/api/moderation/jobs/{job.id}"}
 
 
@@ -134,13 +134,13 @@ def start_job(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
 def preview() -> ResponseReturnValue:
     """Count how many undecided comments a change would flag or unflag (run by a worker)."""
     change = wordlists.validate_change(read_json())
-    return start_job(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+    return start_task(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
 
 
 @bp.post("/rescan")
 def rescan() -> ResponseReturnValue:
     """Re-check every undecided comment with the word lists in force (run by a worker)."""
-    return start_job(tasks.RESCAN, {})
+    return start_task(tasks.RESCAN, {})
 
 
 @bp.get("/jobs/<int:job_id>")

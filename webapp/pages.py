@@ -11,9 +11,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.comments.comments import comments
+from core.comments import reading, views
 from core.errors import Conflict, NotFound, ValidationError
-from core.moderation import audit_log, decisions, review
+from core.moderation import audit, decisions, review
+from core.storage import paging
 from core.storage.models import Action, Comment, Status
 from webapp import textview
 from webapp.auth import current_identity, login_required, safe_next
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("pages", __name__, url_prefix="/moderation")
 bp.add_app_template_filter(textview.show_text, "show_text")
 bp.add_app_template_filter(textview.warnings, "text_warnings")
-bp.add_app_template_filter(comments.iso, "iso")
+bp.add_app_template_filter(views.iso, "iso")
 bp.add_app_template_global(current_identity, "current_identity")
 
 #: The queue's status choices, in the order of the tabs.
@@ -93,14 +94,14 @@ def queue() -> ResponseReturnValue:
     """Show a page of the queue: flagged comments by default, filtered by status, thread and text."""
     try:
         flt = review.parse_filter(request.args)
-        limit = comments.parse_limit(request.args.get("limit"))
-        after_id = comments.decode_cursor(request.args.get("cursor"))
+        limit = paging.parse_limit(request.args.get("limit"))
+        after_id = paging.decode_cursor(request.args.get("cursor"))
     except ValidationError as exc:
         flash(f"Filter ignored: {error_message(exc)}", "error")
         flt, limit, after_id = review.Filter(), 20, 0
     session = get_session()
     rows, next_id = review.page(session, flt, limit=limit, after_id=after_id)
-    next_url = url_for("pages.queue", **flt.as_dict(), cursor=comments.encode_cursor(next_id)) if next_id else None
+    next_url = url_for("pages.queue", **flt.as_dict(), cursor=paging.encode_cursor(next_id)) if next_id else None
     return render_template(
         "moderation/queue.html", rows=rows, flt=flt, tabs=STATUS_TABS, counts=status_counts(session),
         matching=count_matching(session, flt), next_url=next_url, paged=after_id > 0,
@@ -114,10 +115,10 @@ def comment(comment_id: int) -> ResponseReturnValue:
     """Show everything about one comment: texts, translations, checks, decision and its audit trail."""
     session = get_session()
     try:
-        row = comments.get(session, comment_id)
+        row = reading.get(session, comment_id)
     except NotFound:
         abort(404, f"Comment {comment_id} doesn't exist.")
-    events, _ = audit_log.page(session, comment_id=comment_id, limit=100, before_id=None)
+    events, _ = audit.page(session, comment_id=comment_id, limit=100, before_id=None)
     return render_template("moderation/comment.html", c=row, events=events, here=request.path)
 
 
@@ -188,23 +189,23 @@ def decide_many() -> ResponseReturnValue:
     return redirect(target)
 
 
-@bp.get("/audit")
+@bp.get("/audit", endpoint="audit")
 @login_required
-def audit() -> ResponseReturnValue:
+def audit_page() -> ResponseReturnValue:
     """Show decision and system events, newest first, optionally for one comment or one kind."""
     comment_id = request.args.get("comment_id", "").strip()
     kind = request.args.get("kind", "")
     try:
         if comment_id and not comment_id.isdigit():
             raise ValidationError("invalid comment id", fields={"comment_id": "comment id must be a number"})
-        before_id = audit_log.decode_cursor(request.args.get("cursor"))
+        before_id = audit.decode_cursor(request.args.get("cursor"))
     except ValidationError as exc:
         flash(f"Filter ignored: {error_message(exc)}", "error")
         comment_id, before_id = "", None
     kind = kind if kind in AUDIT_KINDS else ""
-    events, next_id = audit_log.page(get_session(), comment_id=int(comment_id) if comment_id else None,
+    events, next_id = audit.page(get_session(), comment_id=int(comment_id) if comment_id else None,
                                      limit=50, before_id=before_id, kind=kind or None)
     args = {k: v for k, v in {"comment_id": comment_id, "kind": kind}.items() if v}
-    next_url = url_for("pages.audit", **args, cursor=audit_log.encode_cursor(next_id)) if next_id else None
+    next_url = url_for("pages.audit", **args, cursor=audit.encode_cursor(next_id)) if next_id else None
     return render_template("moderation/audit.html", events=events, comment_id=comment_id, kind=kind,
                            kinds=AUDIT_KINDS, next_url=next_url, paged=before_id is not None)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.errors import Conflict, NotFound, ValidationError
 from core.messaging.dispatch import get_dispatcher
 from core.moderation import tasks, wordlists
-from core.storage.models import Job
+from core.storage.models import Task
 from webapp.auth import current_identity, login_required
 from webapp.pages import error_message
 from webapp.sessions import get_session
@@ -30,14 +30,14 @@ def read_change() -> wordlists.Change:
     )
 
 
-def start_job(kind: str, params: dict[str, str]) -> Job:
+def start_task(kind: str, params: dict[str, str]) -> Task:
     """Create a job, commit, then hand it to a worker."""
     session = get_session()
     job = tasks.create(session, kind, params, current_identity().name)
     session.commit()
-    if not get_dispatcher(current_app.config["PARLEY"]).send_job(job.id):
+    if not get_dispatcher(current_app.config["PARLEY"]).send_task(job.id):
         flash("The job is queued but could not reach a worker yet; it will start once the broker is back.", "warning")
-    logger.info("Job %d (%s) started by %s", job.id, kind, current_identity().name)
+    logger.info("Task %d (%s) started by %s", job.id, kind, current_identity().name)
     return job
 
 
@@ -46,7 +46,7 @@ def start_job(kind: str, params: dict[str, str]) -> Job:
 def words() -> ResponseReturnValue:
     """Show the banned and allowed words in force, their version, history and recent jobs."""
     session = get_session()
-    recent = list(session.scalars(select(Job).order_by(Job.id.desc()).limit(5)))
+    recent = list(session.scalars(select(Task).order_by(Task.id.desc()).limit(5)))
     return render_template("moderation/words.html", lists=wordlists.current(session),
                            history=wordlists.history(session, limit=30), jobs=recent, titles=JOB_TITLES)
 
@@ -80,7 +80,7 @@ def preview() -> ResponseReturnValue:
     except ValidationError as exc:
         flash(f"Nothing to preview: {error_message(exc)}", "error")
         return redirect(url_for("pages_words.words"))
-    job = start_job(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
+    job = start_task(tasks.PREVIEW, {"op": change.op, "kind": change.kind, "word": change.word})
     return redirect(url_for("pages_words.job", job_id=job.id))
 
 
@@ -88,7 +88,7 @@ def preview() -> ResponseReturnValue:
 @login_required
 def rescan() -> ResponseReturnValue:
     """Start re-checking every undecided comment with the lists in force; show the job (no-JS path)."""
-    job = start_job(tasks.RESCAN, {})
+    job = start_task(tasks.RESCAN, {})
     return redirect(url_for("pages_words.job", job_id=job.id))
 
 
@@ -99,6 +99,6 @@ def job(job_id: int) -> ResponseReturnValue:
     try:
         row = tasks.get(get_session(), job_id)
     except NotFound:
-        abort(404, f"Job {job_id} doesn't exist.")
+        abort(404, f"Task {job_id} doesn't exist.")
     return render_template("moderation/job.html", job=row, title=JOB_TITLES.get(row.kind, row.kind),
                            running=row.status in ("queued", "running"))

@@ -1,4 +1,4 @@
-"""Accept a posted comment on PostgreSQL in one autocommitted statement: rate-limit hit, comment, translations."""
+"""Store a posted comment: the portable ORM write, and PostgreSQL's one autocommitted statement beside it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from core import ratelimit
-from core.comments.comments import NewComment
+from core.comments.validation import NewComment, translation_langs
 from core.storage import db
-from core.storage.models import Status, TranslationStatus
+from core.storage.models import Comment, Status, Translation, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
 
 logger = logging.getLogger(__name__)
@@ -77,3 +78,16 @@ def _forget_old_windows(connection: Connection, key: str, window: int) -> None:
         # The comment is durable already: failing the request now would make the client post it twice.
         # The old rows go at this key's next new window instead.
         logger.warning("Could not forget the old rate-limit windows of %s: %s", key, str(exc).splitlines()[0][:200])
+
+
+def create(session: Session, new: NewComment, targets: tuple[str, ...], now: datetime | None = None) -> Comment:
+    """Add a pending comment and one pending translation per target that differs from its language."""
+    now = now or utcnow()
+    comment = Comment(thread=new.thread, author=new.author, body=new.body, lang=new.lang, status=Status.PENDING,
+                      created_at=now, updated_at=now)
+    comment.translations = [
+        Translation(lang=lang, created_at=now, updated_at=now) for lang in translation_langs(targets, new.lang)
+    ]
+    session.add(comment)
+    session.flush()
+    return comment

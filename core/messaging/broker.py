@@ -18,7 +18,8 @@ TRANSLATION_QUEUE = "translation"
 MAINTENANCE_QUEUE = "maintenance"
 CHECK_PROFANITY = "check_profanity"
 TRANSLATE_COMMENT = "translate_comment"
-RUN_JOB = "run_job"
+#: The moderators' background tasks; the wire name is from before they were called tasks (queued messages keep it).
+RUN_TASK = "run_job"
 RUN_MAINTENANCE = "run_maintenance"
 
 

@@ -14,8 +14,8 @@ from core.messaging.broker import (
     CHECK_PROFANITY,
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
-    RUN_JOB,
     RUN_MAINTENANCE,
+    RUN_TASK,
     TRANSLATE_COMMENT,
     TRANSLATION_QUEUE,
     build_broker,
@@ -63,9 +63,9 @@ class Dispatcher:
         slot = utcnow().isoformat()
         return slot if self.send(MAINTENANCE_QUEUE, RUN_MAINTENANCE, job, slot, True) else None
 
-    def send_job(self, job_id: int) -> bool:
-        """Ask a worker to run moderator job *job_id*."""
-        return self.send(MAINTENANCE_QUEUE, RUN_JOB, job_id)
+    def send_task(self, task_id: int) -> bool:
+        """Ask a worker to run moderators' background task *task_id*."""
+        return self.send(MAINTENANCE_QUEUE, RUN_TASK, task_id)
 
     def close(self) -> None:
         """Stop the publishing threads."""

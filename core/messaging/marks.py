@@ -17,15 +17,38 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import bindparam, tuple_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.comments.comments import comments
 from core.storage import db
-from core.storage.models import utcnow
+from core.storage.models import Comment, utcnow
 
 logger = logging.getLogger(__name__)
+
+_comments = Comment.__table__
+#: Note the confirmed check messages of many comments at once. Rows are named by (id, created_at): a late mark
+#: must never land on another comment that reused the id (SQLite hands out the highest rowid again after a
+#: delete). updated_at is left alone: the mark is bookkeeping, not progress, and it may now land after the
+#: check has run, whose time updated_at keeps (the claim and the re-dispatch read it; the public sees it).
+MARK_DISPATCHED = (
+    update(_comments)
+    .where(tuple_(_comments.c.id, _comments.c.created_at).in_(bindparam("keys", expanding=True)))
+    .values(
+        dispatched_at=bindparam("now"),
+        dispatch_attempts=_comments.c.dispatch_attempts + 1,
+        updated_at=_comments.c.updated_at,
+    )
+)
+
+
+
+def mark_dispatched(connection: Connection, keys: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Record that the broker confirmed the check messages of the comments *keys* (id, created_at)."""
+    return connection.execute(MARK_DISPATCHED, {"keys": list(keys), "now": now}).rowcount
 
 #: The most comments one UPDATE names (each takes two bound values; SQLite allows 32766).
 MAX_BATCH = 500
@@ -74,7 +97,7 @@ class DispatchMarks:
             keys = batch[start:start + MAX_BATCH]
             try:
                 with db.engine().begin() as connection:
-                    marked += comments.mark_dispatched(connection, keys, utcnow())
+                    marked += mark_dispatched(connection, keys, utcnow())
             except SQLAlchemyError as exc:
                 # Not retried: the scheduler's re-dispatch sends these checks again, which is harmless.
                 logger.warning("Could not mark %d comments dispatched (first id %d): %s", len(keys), keys[0][0],

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from core.comments import reading
 from core.moderation import audit, wordlists
 from core.storage import db
 from core.storage.models import Comment, Status, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
-from core.translation import workflow
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
     from core.profanity.engine import Verdict
@@ -154,7 +154,7 @@ def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
     with db.session_scope() as session:
         for comment_id, verdict in verdicts.items():
             if record_check(session, comment_id, verdict):
-                recorded[comment_id] = sorted(workflow.pending_translations(session, comment_id))
+                recorded[comment_id] = sorted(reading.pending_translations(session, comment_id))
     return recorded
 
 

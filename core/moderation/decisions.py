@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from core.comments.comments import get
+from core.comments.reading import get
 from core.comments.text import clean_field
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import audit

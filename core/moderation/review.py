@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.comments.comments import MAX_THREAD_CHARS
+from core.comments.validation import MAX_THREAD_CHARS
 from core.errors import ValidationError
+from core.storage import paging
 from core.storage.models import Comment, Status
 
 ALL = "all"
@@ -68,11 +69,8 @@ def query(flt: Filter) -> Select:
 
 def page(session: Session, flt: Filter, *, limit: int, after_id: int) -> tuple[list[Comment], int | None]:
     """Return one page of the queue and the id to continue after."""
-    statement = query(flt).where(Comment.id > after_id).limit(limit + 1).options(selectinload(Comment.translations))
-    rows = list(session.scalars(statement))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    statement = query(flt).where(Comment.id > after_id).options(selectinload(Comment.translations))
+    return paging.page(session, statement, limit)
 
 
 def matching_ids(session: Session, flt: Filter, limit: int) -> list[int]:

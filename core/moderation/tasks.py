@@ -1,4 +1,4 @@
-"""Moderator jobs run by a worker: preview a word-list change, rescan comments after one."""
+"""Moderators' background tasks, run by a worker: preview a word-list change, rescan comments after one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.moderation import audit, wordlists
 from core.storage.db import session_scope
-from core.storage.models import Comment, Job, Status, Translation, TranslationStatus, utcnow
+from core.storage.models import Comment, Status, Task, Translation, TranslationStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -20,29 +20,29 @@ RESCAN = "rescan"
 BATCH = 200
 
 
-def create(session: Session, kind: str, params: dict[str, Any], moderator: str) -> Job:
-    """Add a queued job; the caller commits, then sends its message."""
-    job = Job(kind=kind, params=params, created_by=moderator, status="queued", done=0)
-    session.add(job)
+def create(session: Session, kind: str, params: dict[str, Any], moderator: str) -> Task:
+    """Add a queued task; the caller commits, then sends its message."""
+    task = Task(kind=kind, params=params, created_by=moderator, status="queued", done=0)
+    session.add(task)
     session.flush()
-    return job
+    return task
 
 
-def get(session: Session, job_id: int) -> Job:
-    """Return job *job_id*; raise NotFound."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} does not exist")
-    return job
+def get(session: Session, task_id: int) -> Task:
+    """Return task *task_id*; raise NotFound."""
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    return task
 
 
-def view(job: Job) -> dict[str, Any]:
-    """Return the JSON view of a job."""
-    from core.comments.comments import iso
+def view(task: Task) -> dict[str, Any]:
+    """Return the JSON view of a task."""
+    from core.comments.views import iso
 
-    return {"id": job.id, "kind": job.kind, "status": job.status, "params": job.params, "done": job.done,
-            "total": job.total, "result": job.result, "created_by": job.created_by,
-            "created_at": iso(job.created_at), "updated_at": iso(job.updated_at)}
+    return {"id": task.id, "kind": task.kind, "status": task.status, "params": task.params, "done": task.done,
+            "total": task.total, "result": task.result, "created_by": task.created_by,
+            "created_at": iso(task.created_at), "updated_at": iso(task.updated_at)}
 
 
 def _undecided():  # type: ignore[no-untyped-def]
@@ -61,30 +61,30 @@ def _texts(session: Session, rows: list[Comment]) -> dict[int, list[str]]:
     return texts
 
 
-def _start(job_id: int) -> Job | None:
-    """Mark a queued job running (once) and count its comments; None if it already ran."""
+def _start(task_id: int) -> Task | None:
+    """Mark a queued task running (once) and count its comments; None if it already ran."""
     with session_scope() as session:
         claimed = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "queued").values(status="running")
+            update(Task).where(Task.id == task_id, Task.status == "queued").values(status="running")
         ).rowcount
         if not claimed:
             return None
         total = session.query(Comment.id).filter(*_undecided()).count()
-        session.execute(update(Job).where(Job.id == job_id).values(total=total))
-        return session.get(Job, job_id)
+        session.execute(update(Task).where(Task.id == task_id).values(total=total))
+        return session.get(Task, task_id)
 
 
-def run(job_id: int) -> dict[str, Any] | None:
-    """Run a preview or rescan job in batches, recording progress; safe to run twice."""
-    job = _start(job_id)
-    if job is None:
+def run(task_id: int) -> dict[str, Any] | None:
+    """Run a preview or rescan task in batches, recording progress; safe to run twice."""
+    task = _start(task_id)
+    if task is None:
         return None
-    apply_changes = job.kind == RESCAN
+    apply_changes = task.kind == RESCAN
     with session_scope() as session:
         lists = wordlists.current(session)
     proposed = lists
-    if job.kind == PREVIEW:
-        proposed = wordlists.with_change(lists, wordlists.validate_change(job.params))
+    if task.kind == PREVIEW:
+        proposed = wordlists.with_change(lists, wordlists.validate_change(task.params))
     engine = wordlists.engine_for(proposed)
     result: dict[str, Any] = {"would_flag" if not apply_changes else "flagged": 0,
                               "would_unflag" if not apply_changes else "unflagged": 0, "examples": []}
@@ -110,16 +110,16 @@ def run(job_id: int) -> dict[str, Any] | None:
                 if len(result["examples"]) < 20:
                     result["examples"].append(row.id)
                 if apply_changes:
-                    _reclassify(session, row, profane, verdict, job_id)
+                    _reclassify(session, row, profane, verdict, task_id)
             last_id = rows[-1].id
-            session.execute(update(Job).where(Job.id == job_id).values(done=Job.done + len(rows)))
+            session.execute(update(Task).where(Task.id == task_id).values(done=Task.done + len(rows)))
     with session_scope() as session:
-        session.execute(update(Job).where(Job.id == job_id).values(status="done", result=result))
-    logger.info("Job %d (%s) done: %s", job_id, job.kind, result)
+        session.execute(update(Task).where(Task.id == task_id).values(status="done", result=result))
+    logger.info("Task %d (%s) done: %s", task_id, task.kind, result)
     return result
 
 
-def _reclassify(session: Session, row: Comment, profane: bool, verdict: Any, job_id: int) -> None:
+def _reclassify(session: Session, row: Comment, profane: bool, verdict: Any, task_id: int) -> None:
     """Flag or unflag one undecided comment after a rescan (guarded: decisions always win)."""
     now = utcnow()
     new_status = Status.FLAGGED if profane else Status.PUBLISHED
@@ -133,6 +133,6 @@ def _reclassify(session: Session, row: Comment, profane: bool, verdict: Any, job
     if changed:
         audit.record(
             session, kind="system", action="flagged" if profane else "unflagged", actor=audit.SYSTEM,
-            comment_id=row.id, detail={"source": "rescan", "job": job_id, "words": verdict.words},
-            dedupe_key=f"rescan:{job_id}:{row.id}",
+            comment_id=row.id, detail={"source": "rescan", "task": task_id, "words": verdict.words},
+            dedupe_key=f"rescan:{task_id}:{row.id}",
         )

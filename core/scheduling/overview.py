@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from core.comments.comments import iso
+from core.comments.views import iso
 from core.config import Settings
 from core.scheduling import schedule
 from core.storage.models import utcnow

@@ -216,9 +216,10 @@ class WordListVersion(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Job(Base):
-    """A long-running moderator request run by a worker (preview, rescan), with its progress."""
+class Task(Base):
+    """A moderator's background task run by a worker (word-list preview, rescan), with its progress."""
 
+    # The table keeps its name from before moderators' tasks and the scheduler's jobs had distinct names.
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -22,17 +22,6 @@ if TYPE_CHECKING:  # heavy modules stay out of the web process
 logger = logging.getLogger(__name__)
 
 
-def pending_translations(session: Session, comment_id: int) -> list[str]:
-    """Return the target languages of *comment_id* still waiting for a translation."""
-    return list(
-        session.scalars(
-            select(Translation.lang).where(
-                Translation.comment_id == comment_id, Translation.status == TranslationStatus.PENDING
-            )
-        )
-    )
-
-
 @dataclass(frozen=True)
 class TranslationJob:
     """What one translation attempt needs."""

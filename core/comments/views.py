@@ -1,0 +1,85 @@
+"""The JSON views of a comment: what the public, its author before storage, and a moderator see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from core.comments.reading import visible_statuses
+from core.comments.validation import NewComment
+from core.storage.models import Comment, Status, TranslationStatus
+
+
+def iso(value: Any) -> str | None:
+    """Format a datetime as ISO 8601 UTC with a Z suffix (SQLite returns naive UTC values)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Return what anyone may see of *comment*: body and translation texts only when visible."""
+    visible = comment.status in visible_statuses(policy)
+    body: str | None = None
+    if visible:
+        body = comment.censored_body if comment.status == Status.FLAGGED else comment.body
+    # A flagged comment shown censored keeps its translations hidden: they were not censored.
+    show_text = visible and comment.status == Status.PUBLISHED
+    translations = {
+        t.lang: {"status": t.status, "text": t.text if show_text and t.status == TranslationStatus.DONE else None}
+        for t in comment.translations
+        if langs is None or t.lang in langs
+    }
+    return {
+        "id": comment.id,
+        "thread": comment.thread,
+        "author": comment.author,
+        "lang": comment.lang,
+        "status": comment.status,
+        "body": body,
+        "created_at": iso(comment.created_at),
+        "updated_at": iso(comment.updated_at),
+        "translations": translations,
+    }
+
+
+def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: datetime) -> dict[str, Any]:
+    """Return ``public_view`` of the comment *new* just stored as *comment_id* at *now*, without loading it."""
+    # A pending comment is visible under no policy: no body, and no translation text yet.
+    stamp = iso(now)
+    return {
+        "id": comment_id,
+        "thread": new.thread,
+        "author": new.author,
+        "lang": new.lang,
+        "status": Status.PENDING,
+        "body": None,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "translations": {lang: {"status": TranslationStatus.PENDING, "text": None} for lang in langs},
+    }
+
+
+def full_view(comment: Comment) -> dict[str, Any]:
+    """Return everything a moderator sees of *comment*."""
+    view = public_view(comment, "censor")
+    view["body"] = comment.body
+    view["censored_body"] = comment.censored_body
+    view["matched_words"] = comment.matched_words or []
+    view["check_error"] = comment.check_error
+    view["translations"] = {
+        t.lang: {"status": t.status, "text": t.text, "reason": t.reason, "matched_words": t.matched_words or []}
+        for t in comment.translations
+    }
+    view["decision"] = (
+        {
+            "action": comment.decision,
+            "reason": comment.decision_reason,
+            "moderator": comment.decided_by,
+            "at": iso(comment.decided_at),
+        }
+        if comment.decision
+        else None
+    )
+    return view
