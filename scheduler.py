@@ -20,17 +20,21 @@ import uuid
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import dramatiq
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from actors import run_maintenance
-from actors.broker import settings
+from core.config import Settings
+from core.logs import configure_logging
+from core.messaging.dispatch import get_dispatcher
 from core.scheduling import maintenance, overview, schedule
+from core.storage import db
 from core.storage.db import session_scope
 from core.storage.models import utcnow
 
 logger = logging.getLogger("parley.scheduler")
+
+#: Settings of the scheduler process, read once; the process sends through its own broker ("scheduler" role).
+settings = Settings.from_env()
 
 
 class Daemon:
@@ -49,10 +53,8 @@ class Daemon:
 
     def send(self, job: str, slot: datetime, manual: bool = False) -> bool:
         """Enqueue (job, slot); a broker outage is logged, and the catch-up sends it later."""
-        try:
-            run_maintenance.send(job, slot.isoformat(), manual)
-        except (dramatiq.errors.DramatiqError, OSError) as exc:
-            logger.warning("Could not enqueue %s for %s (%s); will retry.", job, slot.isoformat(), exc)
+        if not get_dispatcher(settings, role="scheduler").send_maintenance(job, slot.isoformat(), manual):
+            logger.warning("Could not enqueue %s for %s; will retry.", job, slot.isoformat())
             return False
         logger.info("Enqueued %s for slot %s.", job, slot.isoformat(), extra={"job": job})
         return True
@@ -184,13 +186,17 @@ def trigger(job: str, dry_run: bool) -> int:
         sys.stdout.write(f"purge would delete {count} rejected comments older than "
                          f"{settings.retention_rejected_days} days\n")
         return 0
-    run_maintenance.send(job, utcnow().isoformat(), True)
+    if not get_dispatcher(settings, role="scheduler").send_maintenance_now(job):
+        sys.stderr.write(f"could not enqueue {job}: the broker did not confirm it (see the log)\n")
+        return 1
     sys.stdout.write(f"enqueued {job}\n")
     return 0
 
 
 def main(argv: list[str]) -> int:
     """Parse the command line and run the daemon or a command."""
+    configure_logging(settings)
+    db.configure(settings.database_url)
     parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("list", help="print jobs with their last outcome and next run")

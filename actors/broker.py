@@ -12,6 +12,7 @@ from actors.middleware import LogContext, RedeliveryLane
 from core.config import Settings
 from core.logs import configure_logging
 from core.messaging.broker import build_broker
+from core.messaging.dispatch import Dispatcher
 from core.storage import db
 
 #: Settings of the worker process, read once.
@@ -37,3 +38,5 @@ if settings.worker_metrics and IS_WORKER:
     broker.add_middleware(Prometheus())
 dramatiq.set_encoder(CheckedJSONEncoder())
 dramatiq.set_broker(broker)
+#: How actors send follow-up messages: the one dispatcher, from the actor's own thread and connection.
+dispatcher = Dispatcher(broker, timeout=None)

@@ -1,4 +1,4 @@
-"""Message envelopes are checked when decoded, so a malformed message is dead-lettered, not a consumer crash."""
+"""Messages are checked: envelopes when decoded, ids when an actor starts; a bad one is dead-lettered, not retried."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import time
 from typing import Any
 
 from dramatiq.encoder import JSONEncoder
+
+from core.errors import ValidationError
+from core.storage.models import MAX_ID
 
 #: Latest accepted ``eta``: our longest retry backoff is minutes; a message held for longer is not ours.
 MAX_ETA_AHEAD_MS = 24 * 3600 * 1000
@@ -34,3 +37,10 @@ class CheckedJSONEncoder(JSONEncoder):
             # Held unacknowledged until then, it would be requeued every consumer_timeout (30 min) for days.
             raise ValueError("message eta is not a time within the next day")
         return fields
+
+
+def require_id(value: object) -> int:
+    """Return *value* as a comment id, or raise ValidationError (dead-lettered, never retried)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise ValidationError(f"not a comment id: {value!r}")
+    return value

@@ -1,12 +1,11 @@
-"""Maintenance actors on queue ``maintenance``: the scheduler's jobs and moderator jobs."""
+"""Maintenance actors on queue ``maintenance``: the scheduler's jobs and moderators' background tasks."""
 
 from __future__ import annotations
 
 import dramatiq
 
-from actors.broker import settings
-from actors.moderation import check_profanity, require_id
-from actors.translation import translate_comment
+from actors.broker import dispatcher, settings
+from actors.envelope import require_id
 from core.errors import ValidationError
 from core.messaging.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE, RUN_TASK
 from core.moderation import tasks
@@ -26,9 +25,9 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
         return
     # Sent after the job's transaction committed.
     for comment_id in outcome.checks:
-        check_profanity.send(comment_id)
+        dispatcher.send_check(comment_id)
     for comment_id, lang in outcome.translations:
-        translate_comment.send(comment_id, lang)
+        dispatcher.send_translation(comment_id, lang)
 
 
 @dramatiq.actor(

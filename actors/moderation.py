@@ -8,14 +8,15 @@ from datetime import timedelta
 
 import dramatiq
 
-from actors.broker import settings
+from actors.broker import dispatcher, settings
+from actors.envelope import require_id
 from actors.middleware import in_redelivery_lane
 from core.errors import ValidationError
 from core.logs import log_context
 from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.moderation import checking
 from core.storage.batching import GroupCommit
-from core.storage.models import MAX_ID, Status
+from core.storage.models import Status
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,6 @@ def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked | Exc
 _batches: GroupCommit[int, checking.Checked | Exception] = GroupCommit(_check_batch)
 
 
-def require_id(value: object) -> int:
-    """Return *value* as a comment id, or raise ValidationError (dead-lettered, never retried)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise ValidationError(f"not a comment id: {value!r}")
-    return value
-
-
 @dramatiq.actor(
     actor_name=CHECK_PROFANITY,
     queue_name=MODERATION_QUEUE,
@@ -54,8 +48,6 @@ def require_id(value: object) -> int:
 )
 def check_profanity(comment_id: int) -> None:
     """Check comment *comment_id* for profanity, then queue its translations; safe to run twice."""
-    from actors.translation import translate_comment
-
     comment_id = require_id(comment_id)
     # A redelivered message may be the one that killed a worker: it runs alone, never in a batch.
     if in_redelivery_lane():
@@ -72,4 +64,4 @@ def check_profanity(comment_id: int) -> None:
                "Comment %d checked: %s", comment_id, outcome.status)
     # Sent after the check committed, so a translation never races ahead of its comment.
     for lang in outcome.langs:
-        translate_comment.send(comment_id, lang)
+        dispatcher.send_translation(comment_id, lang)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import dramatiq
 
 from actors.broker import settings
-from actors.moderation import require_id
+from actors.envelope import require_id
 from core.errors import ValidationError
 from core.languages import SUPPORTED_LANGUAGES
 from core.messaging.broker import TRANSLATE_COMMENT, TRANSLATION_QUEUE

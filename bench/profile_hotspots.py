@@ -7,7 +7,7 @@ On its own private database and vhost (like run_all.py):
 2. py-spy samples both ``dramatiq actors`` processes while they drain pre-filled moderation messages
    (every sampled thread, then only threads holding the GIL, i.e. Python CPU);
 3. the same during a translation drain against tests/fake_translator.py;
-4. pyinstrument profiles 300 POSTs through Flask's test client and 300 ``checking.check_comment`` calls
+4. pyinstrument profiles 300 POSTs through Flask's test client and 300 one-comment ``checking.check_comments`` calls
    in this process (same database and broker).
 Writes raw stacks and reports under bench/results/profiles/ and prints the top hot spots
 (self time, and inclusive time of Parley's own functions). Profiling slows the processes down: take
@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import drain, loadgen, parley_runs  # noqa: E402
-from bench.services import BIN, RESULTS, Stack, free_port, http_answers  # noqa: E402
+from bench.provision import BIN, free_port  # noqa: E402
+from bench.services import RESULTS, Stack, http_answers  # noqa: E402
 from bench.workload import Payloads  # noqa: E402
 
 OUT = RESULTS / "profiles"
@@ -123,7 +124,7 @@ def profile_translation(stack: Stack, env: dict[str, str], seconds: float) -> st
 
 
 def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> str:
-    """Profile POSTs through Flask's test client and check_comment calls with pyinstrument, in this process."""
+    """Profile POSTs through Flask's test client and one-comment check calls with pyinstrument, in this process."""
     from pyinstrument import Profiler
 
     os.environ.update(env)
@@ -149,13 +150,13 @@ def profile_in_process(stack: Stack, env: dict[str, str], count: int = 300) -> s
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for comment_id in ids:
-        checking.check_comment(comment_id, 5)
+        checking.check_comments([comment_id], 5)
     profiler.stop()
     check_report = profiler.output_text(unicode=True, color=False, show_all=False)
     (OUT / "check.pyinstrument.txt").write_text(check_report)
     stack.purge("moderation", "translation")
     return f"pyinstrument, {count} POSTs via the test client:\n{post_report}\n" \
-           f"pyinstrument, {count} check_comment calls:\n{check_report}"
+           f"pyinstrument, {count} one-comment checks:\n{check_report}"
 
 
 def main() -> None:

@@ -37,5 +37,9 @@ class RateLimited(ParleyError):
         self.retry_after = retry_after
 
 
-class DispatchError(ParleyError):
-    """A message could not be handed to the broker in time."""
+class BrokerUnavailable(ParleyError):
+    """RabbitMQ could not be reached or gave up mid-operation; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,4 +1,4 @@
-"""Dependencies flow one way: webapp → core ← actors ← scheduler.py."""
+"""Dependencies flow one way: webapp → core ← actors, core ← scheduler.py; inside core, packages in layers."""
 
 from __future__ import annotations
 
@@ -64,8 +64,82 @@ def test_source_imports_respect_the_layers(package, forbidden):
         assert not imports_of(path) & forbidden, f"{path.relative_to(ROOT)} imports {imports_of(path) & forbidden}"
 
 
-def test_scheduler_imports_only_actors_and_core():
-    assert not imports_of(ROOT / "scheduler.py") & {"flask", "webapp", "werkzeug"}
+def test_scheduler_imports_only_core():
+    # It sends through core's dispatcher with a broker of its own ("scheduler" role), not the workers' one.
+    assert not imports_of(ROOT / "scheduler.py") & {"flask", "webapp", "werkzeug", "actors", "dramatiq", "pika"}
+
+
+def core_imports_of(path: Path) -> set[str]:
+    """Return the ``core`` packages and modules *path* imports (``core.storage.db`` counts as ``storage``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            if parts[0] == "core":
+                names.update([parts[1]] if len(parts) > 1 else [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("core."))
+    return names
+
+
+FOUNDATION = {"config", "errors", "languages", "logs"}
+#: What each package of core may import from core besides itself: the layers of its docstring.
+ALLOWED = {
+    "storage": {"config", "errors"},
+    "profanity": set(),
+    "comments": FOUNDATION | {"storage", "ratelimit"},
+    "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "profanity"},
+    "translation": FOUNDATION | {"storage", "comments", "moderation", "profanity"},
+    "messaging": FOUNDATION | {"storage"},
+    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "profanity", "translation"},
+}
+
+
+def test_core_packages_exist_and_say_what_they_may_import():
+    packages = {p.name for p in (ROOT / "core").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED)
+    for name in packages:
+        doc = ast.get_docstring(ast.parse((ROOT / "core" / name / "__init__.py").read_text())) or ""
+        assert "import" in doc, f"core/{name}/__init__.py does not say what it may import"
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_core_packages_import_only_the_layers_below(package):
+    for path in sorted((ROOT / "core" / package).rglob("*.py")):
+        extra = core_imports_of(path) - ALLOWED[package] - {package}
+        assert not extra, f"{path.relative_to(ROOT)} imports core.{extra}"
+
+
+def test_only_messaging_talks_to_the_broker():
+    for path in sorted((ROOT / "core").rglob("*.py")):
+        if "messaging" not in path.parts:
+            assert not imports_of(path) & {"dramatiq", "pika"}, f"{path.relative_to(ROOT)} talks to the broker"
+    for path in sorted((ROOT / "webapp").rglob("*.py")):
+        assert "pika" not in imports_of(path), f"{path.relative_to(ROOT)} imports pika"
+
+
+def test_the_provider_layer_of_translation_needs_no_database():
+    for name in ("adapter.py", "provider_http.py"):
+        imported = core_imports_of(ROOT / "core" / "translation" / name)
+        assert not imported & {"storage", "messaging", "moderation", "comments"}, f"{name} imports {imported}"
+
+
+def test_actor_modules_do_not_import_each_other():
+    # Actors send follow-up work through the dispatcher by name; importing another actor module made a cycle.
+    actor_modules = {p.stem for p in (ROOT / "actors").glob("*.py")} - {"__init__", "broker", "envelope",
+                                                                          "middleware"}
+    for name in actor_modules:
+        imported = {n.module.split(".")[1] for n in ast.walk(ast.parse((ROOT / "actors" / f"{name}.py").read_text()))
+                    if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("actors.")}
+        assert not imported & actor_modules, f"actors/{name}.py imports actors.{imported & actor_modules}"
+
+
+def test_product_modules_stay_small():
+    for package in ("core", "actors", "webapp"):
+        for path in (ROOT / package).rglob("*.py"):
+            lines = len(path.read_text().splitlines())
+            assert lines <= 300, f"{path.relative_to(ROOT)} has {lines} lines"
+    assert len((ROOT / "scheduler.py").read_text().splitlines()) <= 300
 
 
 def test_no_print_calls_in_application_code():

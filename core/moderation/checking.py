@@ -88,14 +88,6 @@ class Checked:
     langs: list[str]
 
 
-def check_comment(comment_id: int, max_attempts: int, busy_for: timedelta = timedelta(0)) -> Checked | None:
-    """Check comment *comment_id* with the word lists in force; None when there was nothing to do."""
-    outcome = check_comments([comment_id], max_attempts, busy_for).get(comment_id)
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
-
-
 def check_comments(
     comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0)
 ) -> dict[int, Checked | Exception]:

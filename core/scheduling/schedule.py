@@ -66,10 +66,6 @@ def parse_slot(value: str) -> datetime:
     return slot.replace(tzinfo=UTC) if slot.tzinfo is None else slot.astimezone(UTC)
 
 
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def claim_run(session: Session, job: str, slot: datetime, manual: bool, stale_after: timedelta) -> bool:
     """Record that (job, slot) starts now; False if it already ran, or runs elsewhere (not stale)."""
     try:

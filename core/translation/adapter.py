@@ -13,19 +13,13 @@ from urllib.parse import quote_plus
 
 from core.config import Settings
 from core.languages import normalize_language
+from core.translation.chunking import Limits, split_text
 from core.translation.provider_http import DEFAULT_TIMEOUT, install_shim, local
 
 logger = logging.getLogger(__name__)
 
 _TRANSIENT_STATUS = frozenset({403, 408, 425, 429})
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
-#: Cut points, coarsest first: paragraph, line, sentence end, whitespace. Below that: between code points.
-_LEVELS = (
-    re.compile(r"\n[ \t\r\f\v]*\n\s*"),
-    re.compile(r"\n\s*"),
-    re.compile(r"(?<=[.!?…;:])[\"'”’)\]]*\s+|(?<=[。！？；])"),
-    re.compile(r"\s+"),
-)
 #: Canonical Parley code -> provider code, where they differ.
 _GOOGLE_CODES = {"he": "iw", "jv": "jw", "zh": "zh-CN", "zh-cn": "zh-CN", "zh-tw": "zh-TW", "pt-br": "pt"}
 _LIBRE_CODES = {"zh-cn": "zh", "zh-tw": "zt", "pt-br": "pt"}
@@ -157,9 +151,6 @@ def _make_engine(name: str, settings: Settings) -> Any:
     return engine
 
 
-Limits = tuple[tuple[Callable[[str], int], int], ...]
-
-
 @dataclass(frozen=True)
 class _Provider:
     limits: Limits  # measures additive over characters; each must stay <= its bound in one request
@@ -174,30 +165,6 @@ _PROVIDERS = {
     "mymemory": _Provider(((len, 499), (lambda s: len(s.encode("utf-8", "replace")), 500)), "Autodetect", _mymemory_ok),
     "deepl": _Provider(((len, 4800),)),
 }
-
-
-def _pieces(text: str, limits: Limits, level: int = 0) -> list[str]:
-    if all(measure(text) <= bound for measure, bound in limits):
-        return [text]
-    if level == len(_LEVELS):
-        return list(text)  # one token longer than the limit: cut between code points
-    cuts = [m.end() for m in _LEVELS[level].finditer(text) if 0 < m.end() < len(text)]
-    units = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-    return [piece for unit in units for piece in _pieces(unit, limits, level + 1)]
-
-
-def _split_text(text: str, limits: Limits) -> list[str]:
-    """Cut *text* into pieces within *limits* at the coarsest boundaries available; ``"".join`` restores it."""
-    chunks: list[str] = []
-    current, totals = "", [0] * len(limits)
-    for piece in _pieces(text, limits):
-        cost = [measure(piece) for measure, _ in limits]
-        if current and any(t + c > bound for t, c, (_, bound) in zip(totals, cost, limits, strict=True)):
-            chunks.append(current)
-            current, totals = "", [0] * len(limits)
-        current += piece
-        totals = [t + c for t, c in zip(totals, cost, strict=True)]
-    return [*chunks, current] if current else chunks
 
 
 def _canonical(code: object) -> str:
@@ -226,7 +193,7 @@ class _DeepTranslator:
             raise NothingToTranslate("same language")
         tgt = _provider_code(self._name, target_code, False)
         src = self._provider.auto if source_code is None else _provider_code(self._name, source_code, True)
-        chunks, out = _split_text(text, self._provider.limits), []
+        chunks, out = split_text(text, self._provider.limits), []
         for chunk in chunks:
             core = chunk.strip()
             if any(ch.isalpha() for ch in core):  # keep the chunk's own surrounding whitespace
