@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -18,20 +21,36 @@ from core.storage.prepared import Prepared
 
 logger = logging.getLogger(__name__)
 
+def comment_row(new: NewComment, now: datetime) -> dict[str, Any]:
+    """Return the columns of a new comment's row: both writes below take them from here."""
+    return {"thread": new.thread, "author": new.author, "body": new.body, "lang": new.lang, "status": Status.PENDING,
+            "check_attempts": 0, "dispatch_attempts": 0, "redispatches": 0, "created_at": now, "updated_at": now}
+
+
+def translation_row(lang: str, now: datetime) -> dict[str, Any]:
+    """Return the columns of a new pending translation's row (its comment_id comes from the comment)."""
+    return {"lang": lang, "status": TranslationStatus.PENDING, "attempts": 0, "redispatches": 0,
+            "created_at": now, "updated_at": now}
+
+
+def _sql_types(table: Table, columns: Iterable[str], prefix: str) -> dict[str, str]:
+    """Return the PostgreSQL type of each of *columns*, keyed by its parameter name (*prefix* + column)."""
+    return {prefix + name: table.c[name].type.compile(dialect=postgresql.dialect()) for name in columns}
+
+
+_NEW = NewComment(thread="", author="", body="", lang=None)
+_C_TYPES = _sql_types(Comment.__table__, comment_row(_NEW, utcnow()), "c_")
+_T_TYPES = _sql_types(Translation.__table__, [c for c in translation_row("", utcnow()) if c != "lang"], "t_")
 #: The comment and its pending translations, stored only when the hit passed; then the count and the id.
+#: The column lists come from comment_row and translation_row, so a new column is added in one place.
 _STORE = (
-    "c AS ("
-    " INSERT INTO comments (thread, author, body, lang, status, check_attempts, dispatch_attempts, redispatches,"
-    " created_at, updated_at)"
-    " SELECT :thread, :author, :body, :lang, :pending, 0, 0, 0, :now, :now FROM hit"
-    " RETURNING id"
-    "), t AS ("
-    " INSERT INTO translations (comment_id, lang, status, attempts, redispatches, created_at, updated_at)"
-    " SELECT c.id, l, :t_pending, 0, 0, :now, :now FROM c, unnest(CAST(:langs AS varchar[])) AS l"
+    f"c AS (INSERT INTO comments ({', '.join(p[2:] for p in _C_TYPES)})"
+    f" SELECT {', '.join(':' + p for p in _C_TYPES)} FROM hit RETURNING id"
+    f"), t AS (INSERT INTO translations (comment_id, lang, {', '.join(p[2:] for p in _T_TYPES)})"
+    f" SELECT c.id, l, {', '.join(':' + p for p in _T_TYPES)} FROM c, unnest(CAST(:langs AS varchar[])) AS l"
     ") SELECT (SELECT count FROM hit), (SELECT id FROM c)"
 )
-_TYPES = {"thread": "varchar", "author": "varchar", "body": "text", "lang": "varchar", "pending": "varchar",
-          "t_pending": "varchar", "now": "timestamptz", "langs": "varchar[]"}
+_TYPES = {**_C_TYPES, **_T_TYPES, "langs": "varchar[]"}
 #: Count the hit and store the comment: atomic and durable together, one round trip (no BEGIN, no COMMIT).
 #: A hit over the limit updates nothing and returns no row, so a refused request stores nothing at all,
 #: exactly as the session path, which rolls the refused hit back.
@@ -57,9 +76,9 @@ def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: 
     """
     clock, window = ratelimit.window_now()
     params = {
-        "key": key, "window": window, "limit": limit, "thread": new.thread, "author": new.author,
-        "body": new.body, "lang": new.lang, "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING,
-        "now": now, "langs": list(langs),
+        "key": key, "window": window, "limit": limit, "langs": list(langs),
+        **{f"c_{name}": value for name, value in comment_row(new, now).items()},
+        **{f"t_{name}": value for name, value in translation_row("", now).items() if name != "lang"},
     }
     with db.autocommit() as connection:
         # EXECUTE names only the statement's own parameters: ACCEPT ignores key, window and limit.
@@ -83,11 +102,8 @@ def _forget_old_windows(connection: Connection, key: str, window: int) -> None:
 def create(session: Session, new: NewComment, targets: tuple[str, ...], now: datetime | None = None) -> Comment:
     """Add a pending comment and one pending translation per target that differs from its language."""
     now = now or utcnow()
-    comment = Comment(thread=new.thread, author=new.author, body=new.body, lang=new.lang, status=Status.PENDING,
-                      created_at=now, updated_at=now)
-    comment.translations = [
-        Translation(lang=lang, created_at=now, updated_at=now) for lang in translation_langs(targets, new.lang)
-    ]
+    comment = Comment(**comment_row(new, now))
+    comment.translations = [Translation(**translation_row(lang, now)) for lang in translation_langs(targets, new.lang)]
     session.add(comment)
     session.flush()
     return comment

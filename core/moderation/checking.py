@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Update, any_, bindparam, update
 from sqlalchemy.orm import Session
 
 from core.comments import reading
@@ -34,17 +34,26 @@ _UNDECIDED_PENDING = (
 # are spent, a delivery within *busy_since* of the last attempt is a duplicate (redelivery, re-dispatch,
 # re-sent publish) of an attempt that may still run: it does nothing rather than give up under it.
 # The word-list version comes back with the claim, so a change applies to the very next check.
-_CLAIM = (
-    update(_comments)
-    .where(
-        _comments.c.id.in_(bindparam("ids", expanding=True)),
-        *_UNDECIDED_PENDING,
-        ~((_comments.c.check_attempts >= bindparam("max_attempts"))
-          & (_comments.c.updated_at > bindparam("busy_since"))),
+def _claim(ids: ColumnElement[bool]) -> Update:
+    """The claim of the comments *ids* names: one statement for both databases, but for how ids are passed."""
+    return (
+        update(_comments)
+        .where(
+            ids,
+            *_UNDECIDED_PENDING,
+            ~((_comments.c.check_attempts >= bindparam("max_attempts"))
+              & (_comments.c.updated_at > bindparam("busy_since"))),
+        )
+        .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
+        .returning(_comments.c.id, _comments.c.body, _comments.c.check_attempts,
+                   wordlists.VERSION.scalar_subquery())
     )
-    .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
-    .returning(_comments.c.id, _comments.c.body, _comments.c.check_attempts,
-               wordlists.VERSION.scalar_subquery())
+
+
+_CLAIM = _claim(_comments.c.id.in_(bindparam("ids", expanding=True)))
+#: The same claim on PostgreSQL, prepared: one array parameter, so one plan whatever the batch size.
+_CLAIM_PG = Prepared.of(
+    "parley_claim_checks", _claim(_comments.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
 )
 
 # PostgreSQL: every verdict of a batch, its "flagged" audit events and the pending translations in one
@@ -70,14 +79,7 @@ _RECORD_PG = Prepared("parley_record_checks", (
     "                  WHERE t.comment_id = rec.id AND t.status = :t_pending) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
     "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
-#: The claim on PostgreSQL, the same statement as _CLAIM, prepared.
-_CLAIM_PG = Prepared("parley_claim_checks", (
-    "UPDATE comments SET check_attempts = check_attempts + 1, updated_at = :now"
-    " WHERE id = ANY(:ids) AND checked_at IS NULL AND status = :pending AND decision IS NULL"
-    " AND NOT (check_attempts >= :max_attempts AND updated_at > :busy_since)"
-    f" RETURNING id, body, check_attempts, ({wordlists.VERSION_SQL})"
-), {"now": "timestamptz", "ids": "bigint[]", "pending": "varchar", "max_attempts": "integer",
-    "busy_since": "timestamptz"})
+
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def check_comments(
               "now": now}
     with db.autocommit() as connection:
         if db.is_postgresql():
-            claimed = _CLAIM_PG.execute(connection, {**params, "pending": Status.PENDING}).all()
+            claimed = _CLAIM_PG.execute(connection, params).all()
         else:
             claimed = connection.execute(_CLAIM, params).all()
     if not claimed:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.sql import Executable
 
 
 class Prepared:
@@ -18,16 +19,22 @@ class Prepared:
     prepared statements: use session pooling.
     """
 
-    def __init__(self, name: str, sql: str, types: Mapping[str, str]) -> None:
+    def __init__(
+        self, name: str, sql: str, types: Mapping[str, str], constants: Mapping[str, Any] | None = None
+    ) -> None:
         """Prepare *sql* (with ``:param`` placeholders) as *name*; *types* gives each parameter's SQL type."""
         order = list(types)
+        self.constants = dict(constants or {})
 
         def placeholder(match: re.Match[str]) -> str:
             return f"${order.index(match.group(1)) + 1}"
 
         body = re.sub(r"(?<![:\w]):(\w+)", placeholder, sql)
         self.name = name
-        self.prepare = f"PREPARE {name} ({', '.join(types.values())}) AS {body}"
+        # Lengths are left out (VARCHAR(16) -> VARCHAR): a cast to a length would cut a value silently,
+        # where the column itself refuses one too long.
+        kinds = [re.sub(r"\(\d+\)", "", kind) for kind in types.values()]
+        self.prepare = f"PREPARE {name} ({', '.join(kinds)}) AS {body}"
         self.execute_sql = f"EXECUTE {name} ({', '.join(f'%({p})s' for p in order)})"
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
@@ -37,4 +44,20 @@ class Prepared:
         if self.name not in done:
             connection.exec_driver_sql(self.prepare)
             done.add(self.name)
-        return connection.exec_driver_sql(self.execute_sql, dict(params))
+        return connection.exec_driver_sql(self.execute_sql, {**self.constants, **params})
+
+    @classmethod
+    def of(cls, name: str, statement: Executable) -> Prepared:
+        """Prepare a SQLAlchemy *statement* compiled for PostgreSQL: the portable twin's own construct.
+
+        Parameter types come from the columns they are compared with or written to (give a bindparam a type
+        where there is none, e.g. an array); literals SQLAlchemy turned into parameters are sent as constants.
+        """
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect(paramstyle="named")
+        compiled = statement.compile(dialect=dialect)
+        names = compiled.bind_names  # each bindparam and the name it has in the SQL text
+        types = {name: bind.type.compile(dialect=dialect) for bind, name in names.items()}
+        constants = {name: bind.value for bind, name in names.items() if bind.value is not None}
+        return cls(name, str(compiled), types, constants)
