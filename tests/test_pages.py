@@ -123,8 +123,9 @@ def no_dispatch(monkeypatch):  # type: ignore[no-untyped-def]
             sent["jobs"].append(task_id)
             return True
 
-    monkeypatch.setattr("webapp.pages.queue_translations", lambda ids: sent["translations"].extend(ids))
-    monkeypatch.setattr("webapp.pages_words.get_dispatcher", lambda settings: Dispatcher())
+    monkeypatch.setattr("core.moderation.decisions.send_translations",
+                        lambda session, dispatcher, ids: sent["translations"].extend(ids))
+    monkeypatch.setattr("webapp.web.get_dispatcher", lambda settings: Dispatcher())
     return sent
 
 

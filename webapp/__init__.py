@@ -26,6 +26,15 @@ class IdConverter(IntegerConverter):
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the Flask application."""
     app = Flask(__name__, instance_relative_config=True)
+    settings = configure(app, test_config)
+    db.configure(settings.database_url)
+    register_extensions(app)
+    register_blueprints(app)
+    return app
+
+
+def configure(app: Flask, test_config: Mapping[str, Any] | None) -> Settings:
+    """Load the settings (from *test_config* or the environment) into *app*; return them."""
     settings = (test_config or {}).get("PARLEY") or Settings.from_env()
     configure_logging(settings)
     app.config.from_mapping(
@@ -39,37 +48,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app.json.sort_keys = False  # keep the documented field order
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
-    db.configure(settings.database_url)
+    return settings
 
-    from webapp import (
-        api,
-        auth,
-        cli,
-        errors,
-        health,
-        metrics,
-        moderation_api,
-        ops_api,
-        pages,
-        pages_ops,
-        pages_stats,
-        pages_words,
-        security,
-        sessions,
-    )
+
+def register_extensions(app: Flask) -> None:
+    """Install the per-request session, security headers and CSRF, shared helpers, error handlers, metrics, CLI."""
+    from webapp import cli, errors, metrics, security, sessions, web
 
     sessions.init_app(app)
     security.init_app(app)
+    web.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(moderation_api.bp)
-    app.register_blueprint(ops_api.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(pages_words.bp)
-    app.register_blueprint(pages_stats.bp)
-    app.register_blueprint(pages_ops.bp)
-    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the public API, the moderator API and pages, and the ops endpoints."""
+    from webapp import api, auth, health, moderation_api, ops_api, pages, pages_ops, pages_stats, pages_words
+
+    for module in (health, api, moderation_api, ops_api, auth, pages, pages_words, pages_stats, pages_ops):
+        app.register_blueprint(module.bp)

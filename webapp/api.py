@@ -2,69 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
-from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
-from gunicorn.http.errors import ParseException as FramingError
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import ratelimit
 from core.comments import intake, reading, text, validation, views
-from core.config import Settings
 from core.errors import ValidationError
 from core.languages import normalize_language
 from core.messaging import marks
-from core.messaging.dispatch import get_dispatcher
 from core.storage import db, paging
 from core.storage.models import utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
+from webapp.web import dispatcher, read_json, settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 logger = logging.getLogger(__name__)
-
-
-class UnsupportedMediaType(ValidationError):
-    """The request body is not declared as JSON."""
-
-
-def settings() -> Settings:
-    """Return the app's settings."""
-    return current_app.config["PARLEY"]
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def read_json() -> Any:
-    """Decode the request body as strict UTF-8 JSON; raise ValidationError with the reason."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Content-Type must be application/json", code="unsupported_media_type")
-    charset = request.mimetype_params.get("charset", "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType("JSON must be encoded as UTF-8", code="unsupported_media_type")
-    try:
-        raw = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies, with or without Content-Length
-    except (FramingError, OSError):
-        # gunicorn parses a chunked body only as it is read: broken framing or a client gone mid-body.
-        raise ValidationError("request body could not be read", code="malformed") from None
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        # A chunked body is cut at the limit rather than refused; a full buffer means it was longer.
-        raise RequestEntityTooLarge()
-    try:
-        text = raw.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ValidationError("request body is not valid UTF-8", code="malformed") from None
-    except (ValueError, RecursionError) as exc:
-        reason = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)[:200]
-        raise ValidationError(f"request body is not valid JSON: {reason}", code="malformed") from None
 
 
 def _accept_in_session(new: validation.NewComment, langs: tuple[str, ...], key: str, limit: int, now: datetime) -> int:
@@ -95,7 +51,7 @@ def post_comment() -> ResponseReturnValue:
     # pending and the scheduler's re-dispatch sends it later. The confirmation is written off the request
     # path, in this process's next batch: the comment is accepted either way, so no database failure after
     # the commit can turn it into a 503 that makes the client post it again.
-    if get_dispatcher(config).send_check(comment_id):
+    if dispatcher().send_check(comment_id):
         marks.MARKS.add(comment_id, now)
     else:
         DISPATCH_FAILURES.inc()

@@ -5,27 +5,28 @@ from __future__ import annotations
 import json
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 
 from core.messaging import queues
+from webapp.web import settings
 
 group = AppGroup("deadletters", help="Inspect, replay or purge dead-lettered messages (the .XQ queues).")
-queue_option = click.option("--queue", "queues", multiple=True, type=click.Choice(queues.QUEUES),
+queue_option = click.option("--queue", "only", multiple=True, type=click.Choice(queues.QUEUES),
                             help="Only this queue (repeatable); default: all.")
 
 
 def broker_url() -> str:
     """Return the configured broker URL."""
-    return current_app.config["PARLEY"].broker_url
+    return settings().broker_url
 
 
 @group.command("list")
 @queue_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_(queues: tuple[str, ...], as_json: bool) -> None:
+def list_(only: tuple[str, ...], as_json: bool) -> None:
     """List dead letters: queue, message id, actor, args, failure, age."""
-    letters = queues.list_dead_letters(broker_url(), queues or queues.QUEUES)
+    letters = queues.list_dead_letters(broker_url(), only or queues.QUEUES)
     for letter in letters:
         if as_json:
             click.echo(json.dumps(letter.as_dict(), ensure_ascii=True))
@@ -40,22 +41,22 @@ def list_(queues: tuple[str, ...], as_json: bool) -> None:
 @click.argument("message_ids", nargs=-1)
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
 @queue_option
-def replay(message_ids: tuple[str, ...], replay_all: bool, queues: tuple[str, ...]) -> None:
+def replay(message_ids: tuple[str, ...], replay_all: bool, only: tuple[str, ...]) -> None:
     """Send dead letters (MESSAGE_IDS, or --all) back to their queue with retries reset."""
     if not message_ids and not replay_all:
         raise click.UsageError("give message ids or --all")
-    done = queues.replay(broker_url(), None if replay_all else set(message_ids), queues or queues.QUEUES)
+    done = queues.replay(broker_url(), None if replay_all else set(message_ids), only or queues.QUEUES)
     click.echo(f"replayed {len(done)}: {' '.join(done)}")
 
 
 @group.command("purge")
 @queue_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def purge(queues: tuple[str, ...], yes: bool) -> None:
+def purge(only: tuple[str, ...], yes: bool) -> None:
     """Delete the dead letters (of --queue, or all)."""
     if not yes:
         click.confirm("Delete the dead letters for good?", abort=True)
-    counts = queues.purge(broker_url(), queues or queues.QUEUES)
+    counts = queues.purge(broker_url(), only or queues.QUEUES)
     click.echo(" ".join(f"{queue}={count}" for queue, count in counts.items()))
 
 

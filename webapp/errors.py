@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, flash, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import Conflict, NotFound, RateLimited, ValidationError
+from core.errors import BrokerUnavailable, Conflict, NotFound, RateLimited, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,29 @@ def handle_database_down(exc: Exception) -> ResponseReturnValue:
     return body, status, {"Retry-After": "5"}
 
 
+def handle_broker_unavailable(exc: BrokerUnavailable) -> ResponseReturnValue:
+    """503 with Retry-After when RabbitMQ cannot be reached: JSON for the APIs; a flash or error page for pages."""
+    logger.warning("Broker unavailable on %s %s: %s", request.method, request.path, exc.__cause__ or exc)
+    _rollback()
+    headers = {"Retry-After": str(exc.retry_after)}
+    if wants_json():
+        body, status = error_response(503, "broker_unavailable", str(exc))
+        return body, status, headers
+    if request.method == "POST" and shows_page(request.path):
+        flash(str(exc), "error")
+        return redirect(request.path)
+    return render_template("error.html", code=503, name="Service Unavailable", description=str(exc)), 503, headers
+
+
+def shows_page(path: str) -> bool:
+    """Tell whether *path* also answers GET (a form posted there can redirect back to it)."""
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(path, method="GET")
+    except HTTPException:
+        return False
+    return True
+
+
 def wants_json() -> bool:
     """Tell whether the client gets JSON errors (the APIs) rather than an HTML page."""
     return not request.path.startswith("/moderation") or request.accept_mimetypes.best == "application/json"
@@ -106,6 +129,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(Conflict, handle_conflict)
     app.register_error_handler(RateLimited, handle_rate_limited)
+    app.register_error_handler(BrokerUnavailable, handle_broker_unavailable)
     app.register_error_handler(OperationalError, handle_database_down)
     app.register_error_handler(PoolTimeout, handle_database_down)
     app.register_error_handler(DBAPIError, handle_database_down)

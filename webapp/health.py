@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.messaging.broker import with_timeouts
+from core.errors import BrokerUnavailable
+from core.messaging import queues
 from core.storage import db
+from webapp.web import settings
 
 logger = logging.getLogger(__name__)
 
@@ -35,26 +37,18 @@ def check_database() -> str:
 
 def check_broker(url: str, timeout: float = 1.0) -> str:
     """Return "ok" or the reason an AMQP connection to *url* could not be opened."""
-    if url.startswith("stub://"):
-        return "ok"
-    import pika
-    import pika.exceptions
-
     try:
-        connection = pika.BlockingConnection(
-            pika.URLParameters(with_timeouts(url, socket_timeout=timeout, blocked_timeout=timeout))
-        )
-        connection.close()
-    except (pika.exceptions.AMQPError, OSError) as exc:
-        return f"error: {type(exc).__name__} {str(exc)[:200]}".strip()
+        queues.ping(url, timeout)
+    except BrokerUnavailable as exc:
+        cause = exc.__cause__ or exc
+        return f"error: {type(cause).__name__} {str(cause)[:200]}".strip()
     return "ok"
 
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
     """Answer 200 when the database and the broker answer, 503 otherwise."""
-    settings = current_app.config["PARLEY"]
-    report = {"database": check_database(), "broker": check_broker(settings.broker_url)}
+    report = {"database": check_database(), "broker": check_broker(settings().broker_url)}
     ready = all(value == "ok" for value in report.values())
     return jsonify(report), 200 if ready else 503
 

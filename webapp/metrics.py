@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Iterator
 
-import pika.exceptions
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -14,8 +13,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from core import metrics as ops_metrics
+from core.errors import BrokerUnavailable
 from core.messaging import queues
 from core.storage import db
+from webapp.web import settings
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ParleyCollector(Collector):
                 if count is not None:
                     depth.add_metric([queue], count)
             up.add_metric(["broker"], 1)
-        except (pika.exceptions.AMQPError, OSError) as exc:
+        except BrokerUnavailable as exc:
             logger.warning("Metrics: broker unavailable (%s)", exc)
             up.add_metric(["broker"], 0)
         yield depth
@@ -96,7 +97,7 @@ def record(response: Response) -> Response:
 def scrape() -> Response:
     """Render the web's metrics (all gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set)."""
     registry = CollectorRegistry()
-    if current_app.config["PARLEY"].prometheus_multiproc_dir:
+    if settings().prometheus_multiproc_dir:
         from prometheus_client import multiprocess
 
         multiprocess.MultiProcessCollector(registry)

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from core.comments import reading, views
 from core.errors import ValidationError
-from core.messaging.dispatch import get_dispatcher
 from core.moderation import audit, decisions, review, tasks, wordlists
 from core.scheduling import stats
 from core.storage import paging
-from webapp.api import read_json
 from webapp.auth import api_auth_required, current_identity
 from webapp.sessions import get_session
+from webapp.web import dispatcher, read_json
 
 bp = Blueprint("moderation_api", __name__, url_prefix="/api/moderation")
 bp.before_request(api_auth_required(lambda: None))
-
-
-def queue_translations(ids: list[int]) -> None:
-    """Send the pending translations of newly approved comments (after commit)."""
-    dispatcher = get_dispatcher(current_app.config["PARLEY"])
-    for comment_id in ids:
-        for lang in reading.pending_translations(get_session(), comment_id):
-            dispatcher.send_translation(comment_id, lang)
 
 
 @bp.get("/comments")
@@ -54,7 +45,7 @@ def decide(comment_id: int) -> ResponseReturnValue:
     comment = decisions.decide(session, comment_id, request_, current_identity().name)
     session.commit()
     if request_.action == "approve":
-        queue_translations([comment_id])
+        decisions.send_translations(session, dispatcher(), [comment_id])
     return jsonify(views.full_view(comment))
 
 
@@ -73,7 +64,7 @@ def decide_many() -> ResponseReturnValue:
     results = decisions.decide_many(session, ids, request_, current_identity().name)
     session.commit()
     if request_.action == "approve":
-        queue_translations([r["id"] for r in results if r["result"] == "ok"])
+        decisions.send_translations(session, dispatcher(), [r["id"] for r in results if r["result"] == "ok"])
     summary: dict[str, Any] = {"ok": 0, "conflict": 0, "not_found": 0}
     for result in results:
         summary[result["result"]] += 1
@@ -122,11 +113,8 @@ def change_wordlists() -> ResponseReturnValue:
 
 
 def start_task(kind: str, params: dict[str, Any]) -> ResponseReturnValue:
-    """Create a job, commit, hand it to a worker; 202 with the job."""
-    session = get_session()
-    job = tasks.create(session, kind, params, current_identity().name)
-    session.commit()
-    get_dispatcher(current_app.config["PARLEY"]).send_task(job.id)
+    """Start a job for a worker; 202 with the job."""
+    job, _sent = tasks.start(get_session(), dispatcher(), kind, params, current_identity().name)
     return jsonify(tasks.view(job)), 202, {"Location": f"/api/moderation/jobs/{job.id}"}
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from core.errors import NotFound, ValidationError
+from core.errors import BrokerUnavailable, NotFound, ValidationError
 from core.messaging import queues
-from core.messaging.dispatch import get_dispatcher
 from core.scheduling import overview, schedule
-from webapp.api import read_json
 from webapp.auth import admin_required, api_auth_required
 from webapp.sessions import get_session
+from webapp.web import dispatcher, read_json, settings
 
 bp = Blueprint("ops_api", __name__, url_prefix="/api/moderation")
 bp.before_request(api_auth_required(lambda: None))
@@ -20,7 +19,7 @@ bp.before_request(api_auth_required(lambda: None))
 @bp.get("/scheduler")
 def scheduler_overview() -> ResponseReturnValue:
     """Return each scheduled job with its last outcome and next run."""
-    return jsonify(overview.overview(get_session(), current_app.config["PARLEY"]))
+    return jsonify(overview.overview(get_session(), settings()))
 
 
 @bp.post("/scheduler/<job>/trigger")
@@ -29,9 +28,9 @@ def trigger(job: str) -> ResponseReturnValue:
     """Enqueue *job* now, as ``python scheduler.py trigger JOB`` does (admins only)."""
     if job not in schedule.JOBS:
         raise NotFound(f"no job named {job!r}")
-    slot = get_dispatcher(current_app.config["PARLEY"]).send_maintenance_now(job)
+    slot = dispatcher().send_maintenance_now(job)
     if slot is None:
-        return jsonify({"error": {"code": "broker_unavailable", "message": "could not enqueue; retry later"}}), 503
+        raise BrokerUnavailable("could not enqueue; retry later")
     return jsonify({"job": job, "slot": slot, "enqueued": True}), 202
 
 
@@ -39,7 +38,7 @@ def trigger(job: str) -> ResponseReturnValue:
 @admin_required
 def dead_letters() -> ResponseReturnValue:
     """List dead-lettered messages of every queue (admins only)."""
-    letters = queues.list_dead_letters(current_app.config["PARLEY"].broker_url)
+    letters = queues.list_dead_letters(settings().broker_url)
     return jsonify({"dead_letters": [letter.as_dict() for letter in letters]})
 
 
@@ -51,7 +50,7 @@ def replay_dead_letters() -> ResponseReturnValue:
     if not isinstance(data, dict) or not (data.get("all") is True or isinstance(data.get("message_ids"), list)):
         raise ValidationError("say which messages", fields={"message_ids": "a list of ids, or all: true"})
     ids = None if data.get("all") is True else {str(i) for i in data["message_ids"]}
-    replayed = queues.replay(current_app.config["PARLEY"].broker_url, ids)
+    replayed = queues.replay(settings().broker_url, ids)
     return jsonify({"replayed": replayed})
 
 
@@ -59,4 +58,4 @@ def replay_dead_letters() -> ResponseReturnValue:
 @admin_required
 def purge_dead_letters() -> ResponseReturnValue:
     """Delete every dead letter (admins only)."""
-    return jsonify({"purged": queues.purge(current_app.config["PARLEY"].broker_url)})
+    return jsonify({"purged": queues.purge(settings().broker_url)})

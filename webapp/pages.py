@@ -3,89 +3,28 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from core.comments import reading, views
+from core.comments import reading
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import audit, decisions, review
 from core.storage import paging
-from core.storage.models import Action, Comment, Status
-from webapp import textview
+from core.storage.models import Action, Status
 from webapp.auth import current_identity, login_required, safe_next
-from webapp.moderation_api import queue_translations
 from webapp.sessions import get_session
+from webapp.web import dispatcher, error_message
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__, url_prefix="/moderation")
-bp.add_app_template_filter(textview.show_text, "show_text")
-bp.add_app_template_filter(textview.warnings, "text_warnings")
-bp.add_app_template_filter(views.iso, "iso")
-bp.add_app_template_global(current_identity, "current_identity")
 
 #: The queue's status choices, in the order of the tabs.
 STATUS_TABS = (Status.FLAGGED, Status.PENDING, Status.PUBLISHED, Status.REJECTED, review.ALL)
 AUDIT_KINDS = ("decision", "system")
 PAST_TENSE = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
-
-
-@bp.app_template_filter("when")
-def when(value: datetime | None) -> str:
-    """Format a stored time as ``YYYY-MM-DD HH:MM UTC`` (SQLite returns naive UTC values)."""
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "–"
-
-
-@bp.app_template_filter("detail_text")
-def detail_text(detail: dict[str, Any] | None) -> str:
-    """Render an audit event's detail as ``key: value · key: value`` (escaped by the template)."""
-    if not detail:
-        return ""
-    parts = []
-    for key, value in detail.items():
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        parts.append(f"{key}: {shown}")
-    return " · ".join(parts)
-
-
-@bp.app_template_filter("comment_warnings")
-def comment_warnings(comment: Comment) -> list[str]:
-    """Return the warning badges for everything a comment shows: author, thread, body, translations."""
-    texts = [comment.author, comment.thread, comment.body, *(t.text for t in comment.translations)]
-    return textview.warnings("\n".join(text for text in texts if text))
-
-
-@bp.app_template_filter("all_matched_words")
-def all_matched_words(comment: Comment) -> list[str]:
-    """Return the words matched in a comment and in its translations, each once."""
-    words = list(comment.matched_words or [])
-    for translation in comment.translations:
-        words += translation.matched_words or []
-    return list(dict.fromkeys(words))
-
-
-def error_message(exc: ValidationError | NotFound | Conflict) -> str:
-    """Return a one-line explanation of a domain error for a flash message."""
-    if isinstance(exc, ValidationError):
-        return "; ".join(exc.fields.values()) or exc.message
-    return str(exc)
-
-
-def status_counts(session: Session) -> dict[str, int]:
-    """Return how many comments each status has, plus the total under "all"."""
-    counts = dict(session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
-    counts[review.ALL] = sum(counts.values())
-    return counts
-
-
-def count_matching(session: Session, flt: review.Filter) -> int:
-    """Return how many comments match *flt*."""
-    return session.scalar(select(func.count()).select_from(review.query(flt).order_by(None).subquery())) or 0
 
 
 @bp.get("/")
@@ -103,8 +42,8 @@ def queue() -> ResponseReturnValue:
     rows, next_id = review.page(session, flt, limit=limit, after_id=after_id)
     next_url = url_for("pages.queue", **flt.as_dict(), cursor=paging.encode_cursor(next_id)) if next_id else None
     return render_template(
-        "moderation/queue.html", rows=rows, flt=flt, tabs=STATUS_TABS, counts=status_counts(session),
-        matching=count_matching(session, flt), next_url=next_url, paged=after_id > 0,
+        "moderation/queue.html", rows=rows, flt=flt, tabs=STATUS_TABS, counts=review.status_counts(session),
+        matching=review.count(session, flt), next_url=next_url, paged=after_id > 0,
         here=request.full_path.rstrip("?"),
     )
 
@@ -138,7 +77,7 @@ def decide(comment_id: int) -> ResponseReturnValue:
     session.commit()
     logger.info("Comment %d %s by %s", comment_id, PAST_TENSE[decision.action], current_identity().name)
     if decision.action == Action.APPROVE:
-        queue_translations([comment_id])
+        decisions.send_translations(session, dispatcher(), [comment_id])
     flash(f"Comment {comment_id} {PAST_TENSE[decision.action]}.", "ok")
     return redirect(target)
 
@@ -184,7 +123,7 @@ def decide_many() -> ResponseReturnValue:
     ok = [r["id"] for r in results if r["result"] == "ok"]
     logger.info("Bulk %s of %d comments by %s: %d applied", action, len(ids), current_identity().name, len(ok))
     if decision.action == Action.APPROVE:
-        queue_translations(ok)
+        decisions.send_translations(session, dispatcher(), ok)
     flash(*summarize(results, decision.action))
     return redirect(target)
 

@@ -12,8 +12,8 @@ from flask.typing import ResponseReturnValue
 from core.errors import ValidationError
 from core.scheduling import stats
 from webapp.auth import login_required
-from webapp.pages import error_message
 from webapp.sessions import get_session
+from webapp.web import duration, error_message
 
 bp = Blueprint("pages_stats", __name__, url_prefix="/moderation")
 
@@ -116,19 +116,6 @@ def latency_chart(rows: list[dict[str, Any]]) -> Chart:
     if segment:
         chart.lines.append(" ".join(segment))
     return chart
-
-
-@bp.app_template_filter("duration")
-def duration(seconds: float | None) -> str:
-    """Format a number of seconds as ``42 s``, ``3 min 20 s`` or ``5 h 12 min``."""
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 @bp.get("/stats")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from core.errors import Conflict, NotFound, ValidationError
-from core.messaging.dispatch import get_dispatcher
 from core.moderation import tasks, wordlists
 from core.storage.models import Task
 from webapp.auth import current_identity, login_required
-from webapp.pages import error_message
 from webapp.sessions import get_session
+from webapp.web import dispatcher, error_message
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +29,10 @@ def read_change() -> wordlists.Change:
 
 
 def start_task(kind: str, params: dict[str, str]) -> Task:
-    """Create a job, commit, then hand it to a worker."""
-    session = get_session()
-    job = tasks.create(session, kind, params, current_identity().name)
-    session.commit()
-    if not get_dispatcher(current_app.config["PARLEY"]).send_task(job.id):
+    """Start a job for a worker; warn when the broker did not take it yet."""
+    job, sent = tasks.start(get_session(), dispatcher(), kind, params, current_identity().name)
+    if not sent:
         flash("The job is queued but could not reach a worker yet; it will start once the broker is back.", "warning")
-    logger.info("Task %d (%s) started by %s", job.id, kind, current_identity().name)
     return job
 
 
@@ -46,9 +41,9 @@ def start_task(kind: str, params: dict[str, str]) -> Task:
 def words() -> ResponseReturnValue:
     """Show the banned and allowed words in force, their version, history and recent jobs."""
     session = get_session()
-    recent = list(session.scalars(select(Task).order_by(Task.id.desc()).limit(5)))
     return render_template("moderation/words.html", lists=wordlists.current(session),
-                           history=wordlists.history(session, limit=30), jobs=recent, titles=JOB_TITLES)
+                           history=wordlists.history(session, limit=30), jobs=tasks.recent(session, 5),
+                           titles=JOB_TITLES)
 
 
 @bp.post("/words")

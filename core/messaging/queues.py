@@ -13,11 +13,14 @@ from typing import Any
 import pika
 import pika.exceptions
 
+from core.errors import BrokerUnavailable
 from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE, with_timeouts
 
 logger = logging.getLogger(__name__)
 
 QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE)
+#: What pika raises when RabbitMQ cannot be reached or drops the connection; surfaced as BrokerUnavailable.
+BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
 def dead_letter_queue(queue: str) -> str:
@@ -32,15 +35,26 @@ def all_queue_names() -> list[str]:
 
 @contextmanager
 def channel(url: str, timeout: float = 2.0) -> Iterator[Any]:
-    """Open a short-lived channel with bounded timeouts."""
-    connection = pika.BlockingConnection(
-        pika.URLParameters(with_timeouts(url, socket_timeout=timeout, blocked_timeout=timeout))
-    )
+    """Open a short-lived channel with bounded timeouts; raise BrokerUnavailable for any AMQP or socket error."""
     try:
-        yield connection.channel()
-    finally:
-        if connection.is_open:
-            connection.close()
+        connection = pika.BlockingConnection(
+            pika.URLParameters(with_timeouts(url, socket_timeout=timeout, blocked_timeout=timeout))
+        )
+        try:
+            yield connection.channel()
+        finally:
+            if connection.is_open:
+                connection.close()
+    except BROKER_ERRORS as exc:
+        raise BrokerUnavailable(f"RabbitMQ cannot be reached: {type(exc).__name__}") from exc
+
+
+def ping(url: str, timeout: float = 1.0) -> None:
+    """Open and close an AMQP connection to *url*; raise BrokerUnavailable (a ``stub://`` URL always answers)."""
+    if url.startswith("stub://"):
+        return
+    with channel(url, timeout):
+        pass
 
 
 def queue_depths(url: str) -> dict[str, int | None]:

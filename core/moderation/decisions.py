@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from core.comments.reading import get
+from core.comments.reading import get, pending_translations
 from core.comments.text import clean_field
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import audit
@@ -19,6 +20,13 @@ MAX_BULK = 1000
 #: The statuses each action may leave; a pending comment waits for its check first.
 FROM_STATUSES = {Action.APPROVE: (Status.FLAGGED,), Action.REJECT: (Status.FLAGGED, Status.PUBLISHED)}
 TO_STATUS = {Action.APPROVE: Status.PUBLISHED, Action.REJECT: Status.REJECTED}
+
+
+class TranslationSender(Protocol):
+    """What sends translations: core.messaging.dispatch.Dispatcher (moderation does not import messaging)."""
+
+    def send_translation(self, comment_id: int, lang: str) -> bool:
+        """Ask the workers to translate *comment_id* into *lang*; return whether the broker took it."""
 
 
 @dataclass(frozen=True)
@@ -115,3 +123,12 @@ def parse_ids(value: Any) -> list[int]:
     if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_ID for v in value):
         raise ValidationError("invalid ids", fields={"ids": "every id must be a positive integer"})
     return list(dict.fromkeys(value))
+
+
+def send_translations(session: Session, dispatcher: TranslationSender, comment_ids: Iterable[int]) -> int:
+    """Send the pending translations of approved comments; call it after the commit. Return how many were sent."""
+    sent = 0
+    for comment_id in comment_ids:
+        for lang in pending_translations(session, comment_id):
+            sent += dispatcher.send_translation(comment_id, lang)
+    return sent

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.comments.validation import MAX_THREAD_CHARS
@@ -76,3 +76,15 @@ def page(session: Session, flt: Filter, *, limit: int, after_id: int) -> tuple[l
 def matching_ids(session: Session, flt: Filter, limit: int) -> list[int]:
     """Return up to *limit* ids matching *flt* (for a bulk decision on a whole filter)."""
     return list(session.scalars(query(flt).with_only_columns(Comment.id).limit(limit)))
+
+
+def count(session: Session, flt: Filter) -> int:
+    """Return how many comments match *flt*."""
+    return session.scalar(select(func.count()).select_from(query(flt).order_by(None).subquery())) or 0
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Return how many comments each status has, plus the total under ALL."""
+    counts: dict[str, int] = dict(session.execute(select(Comment.status, func.count()).group_by(Comment.status)).all())
+    counts[ALL] = sum(counts.values())
+    return counts

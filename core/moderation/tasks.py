@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,12 +20,34 @@ RESCAN = "rescan"
 BATCH = 200
 
 
+class TaskSender(Protocol):
+    """What sends tasks: core.messaging.dispatch.Dispatcher (moderation does not import messaging)."""
+
+    def send_task(self, task_id: int) -> bool:
+        """Ask a worker to run task *task_id*; return whether the broker took it."""
+
+
 def create(session: Session, kind: str, params: dict[str, Any], moderator: str) -> Task:
     """Add a queued task; the caller commits, then sends its message."""
     task = Task(kind=kind, params=params, created_by=moderator, status="queued", done=0)
     session.add(task)
     session.flush()
     return task
+
+
+def start(session: Session, dispatcher: TaskSender, kind: str, params: dict[str, Any],
+          moderator: str) -> tuple[Task, bool]:
+    """Create a task and commit *session* so the worker finds it, then send it; return it and whether it was sent."""
+    task = create(session, kind, params, moderator)
+    session.commit()
+    sent = dispatcher.send_task(task.id)
+    logger.info("Task %d (%s) started by %s%s", task.id, kind, moderator, "" if sent else " (not sent yet)")
+    return task, sent
+
+
+def recent(session: Session, limit: int) -> list[Task]:
+    """Return the *limit* newest tasks, newest first."""
+    return list(session.scalars(select(Task).order_by(Task.id.desc()).limit(limit)))
 
 
 def get(session: Session, task_id: int) -> Task:
