@@ -148,3 +148,14 @@ def test_no_print_calls_in_application_code():
             calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)
                      and isinstance(n.func, ast.Name) and n.func.id == "print"]
             assert not calls, f"print() in {path}"
+
+
+def test_blueprints_build_no_sql_and_choose_no_dialect():
+    # Queries live in core, named after what they do; webapp may only catch SQLAlchemy's errors and type sessions.
+    for path in sorted((ROOT / "webapp").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        sqlalchemy = {m for m in modules if m.split(".")[0] == "sqlalchemy"} - {"sqlalchemy.exc", "sqlalchemy.orm"}
+        assert not sqlalchemy, f"{path.relative_to(ROOT)} imports {sqlalchemy}"
+        assert "is_postgresql" not in path.read_text() and "dialect" not in path.read_text(), path

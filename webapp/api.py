@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
-from core import ratelimit
 from core.comments import intake, reading, text, validation, views
 from core.errors import ValidationError
 from core.languages import normalize_language
 from core.messaging import marks
-from core.storage import db, paging
+from core.storage import paging
 from core.storage.models import utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
@@ -21,16 +19,6 @@ from webapp.web import dispatcher, read_json, settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 logger = logging.getLogger(__name__)
-
-
-def _accept_in_session(new: validation.NewComment, langs: tuple[str, ...], key: str, limit: int, now: datetime) -> int:
-    """Store *new* through the request's session and commit; return its id (the path of SQLite)."""
-    session = get_session()
-    if limit:
-        ratelimit.hit(session, key, limit)
-    comment_id = intake.create(session, new, langs, now).id
-    session.commit()
-    return comment_id
 
 
 @bp.post("/comments")
@@ -41,12 +29,7 @@ def post_comment() -> ResponseReturnValue:
     now = utcnow()
     langs = validation.translation_langs(config.translation_targets, new.lang)
     key, limit = f"post:{request.remote_addr}", config.rate_limit_per_minute
-    if db.is_postgresql():
-        # Rate-limit hit, comment and translations in one autocommitted statement on one connection.
-        comment_id = intake.accept(new, langs, key=key, limit=limit, now=now)
-    else:
-        # SQLite has neither unnest() nor data-modifying CTEs; its single writer commits one short transaction.
-        comment_id = _accept_in_session(new, langs, key, limit, now)
+    comment_id = intake.store(new, langs, key=key, limit=limit, now=now, session=get_session)
     # Sent only after the commit: the worker must find the row. If the broker is sick the comment stays
     # pending and the scheduler's re-dispatch sends it later. The confirmation is written off the request
     # path, in this process's next batch: the comment is accepted either way, so no database failure after

@@ -6,7 +6,6 @@ import logging
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import BrokerUnavailable
@@ -28,8 +27,7 @@ def healthz() -> ResponseReturnValue:
 def check_database() -> str:
     """Return "ok" or the reason the database cannot answer ``SELECT 1``."""
     try:
-        with db.engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
+        db.ping()
     except SQLAlchemyError as exc:
         return f"error: {str(exc).splitlines()[0][:200]}"
     return "ok"

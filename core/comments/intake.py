@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -107,3 +107,20 @@ def create(session: Session, new: NewComment, targets: tuple[str, ...], now: dat
     session.add(comment)
     session.flush()
     return comment
+
+
+def store(new: NewComment, langs: tuple[str, ...], *, key: str, limit: int, now: datetime,
+          session: Callable[[], Session]) -> int:
+    """Store *new* durably, counting a hit on *key* against *limit*; return its id (RateLimited when over it).
+
+    On PostgreSQL: one autocommitted statement. On SQLite (no unnest(), no data-modifying CTEs) the
+    session *session()* returns, committed here: its single writer takes one short transaction either way.
+    """
+    if db.is_postgresql():
+        return accept(new, langs, key=key, limit=limit, now=now)
+    current = session()
+    if limit:
+        ratelimit.hit(current, key, limit)
+    comment_id = create(current, new, langs, now).id
+    current.commit()
+    return comment_id

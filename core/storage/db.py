@@ -111,6 +111,12 @@ def is_postgresql() -> bool:
     return engine().dialect.name == "postgresql"
 
 
+def ping() -> None:
+    """Run ``SELECT 1`` on a new connection; raise SQLAlchemyError when the database cannot answer."""
+    with engine().connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
 def autocommit_engine() -> Engine:
     """Return the engine whose connections run every statement as its own transaction."""
     engine()
