@@ -22,7 +22,8 @@ from bench.loadgen import percentile
 from bench.noop_actors import ACTOR as NOOP_ACTOR
 from bench.noop_actors import QUEUE as NOOP_QUEUE
 from bench.noop_actors import TABLE_SQL as NOOP_TABLE_SQL
-from bench.services import BIN, Proc, Stack, free_port, http_answers
+from bench.provision import BIN, free_port
+from bench.services import Proc, Stack, http_answers
 
 GUNICORN_ARGS = ["--workers", "2", "--threads", "4"]
 WORKER_ARGS = ["--processes", "2", "--threads", "8"]

@@ -119,8 +119,17 @@ class Client:
             self.conn = None
 
 
-def _record(result: LoadResult, lock: threading.Lock, status: int, data: bytes, latency: float) -> None:
-    """Store one answer (and the comment id of a 202, when the body has one)."""
+def _post(client: Client, body: bytes, headers: dict[str, str], started: float, result: LoadResult,
+          lock: threading.Lock) -> None:
+    """POST one body and store its answer, with the latency since *started* (and the comment id of a 202, when
+    the answer has one), or the kind of error that stopped it."""
+    try:
+        status, data = client.post(body, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        with lock:
+            result.errors[type(exc).__name__] += 1
+        return
+    latency = time.perf_counter() - started
     comment_id = None
     if status == 202 and data[:1] == b"{":
         try:
@@ -154,13 +163,7 @@ def closed_loop(url: str, bodies: BodyFactory, clients: int, duration: float) ->
                 started = time.perf_counter()
                 if started >= deadline[0]:
                     break
-                try:
-                    status, data = client.post(body, headers)
-                except (OSError, http.client.HTTPException) as exc:
-                    with lock:
-                        result.errors[type(exc).__name__] += 1
-                    continue
-                _record(result, lock, status, data, time.perf_counter() - started)
+                _post(client, body, headers, started, result, lock)
         finally:
             client.close()
 
@@ -189,14 +192,8 @@ def open_loop(url: str, bodies: BodyFactory, rate: float, duration: float, clien
             while (job := jobs.get()) is not None:
                 n, scheduled = job
                 body, headers = bodies(n)
-                try:
-                    status, data = client.post(body, headers)
-                except (OSError, http.client.HTTPException) as exc:
-                    with lock:
-                        result.errors[type(exc).__name__] += 1
-                    continue
                 # Measured from the scheduled start: time spent waiting for a free client counts.
-                _record(result, lock, status, data, time.perf_counter() - scheduled)
+                _post(client, body, headers, scheduled, result, lock)
         finally:
             client.close()
 

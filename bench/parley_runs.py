@@ -20,7 +20,8 @@ from bench import drain
 from bench.ceilings import GUNICORN_ARGS, WORKER_ARGS
 from bench.cpu import CpuMeter, Window, summarize
 from bench.loadgen import LoadResult, open_loop, percentile
-from bench.services import BIN, Proc, Stack, children, cmdline, free_port, http_answers, memory_of
+from bench.provision import BIN, free_port
+from bench.services import Proc, Stack, children, cmdline, http_answers, memory_of
 from bench.workload import bodies
 from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
 from core.storage.models import Comment, Status, Translation, TranslationStatus

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ceilings, loadgen, parley_runs, report  # noqa: E402
 from bench.cpu import CpuMeter, summarize  # noqa: E402
-from bench.services import BIN, RESULTS, ROOT, Proc, Stack, free_port, http_answers  # noqa: E402
+from bench.provision import BIN, ROOT, free_port  # noqa: E402
+from bench.services import RESULTS, Proc, Stack, http_answers  # noqa: E402
 from bench.workload import Payloads  # noqa: E402
 
 #: Sizes of each measurement: the full run takes about 5 minutes, --quick about 2.

@@ -6,9 +6,7 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +17,8 @@ from typing import Any
 
 import pika
 
-from tests.support import (
+from bench.provision import (
+    ROOT,
     create_pg_database,
     create_vhost,
     delete_vhost,
@@ -27,11 +26,10 @@ from tests.support import (
     migrate,
     pg_admin,
     poll,
+    rabbitmqctl,
     unique,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 LOGS = RESULTS / "logs"
 #: Names of a run's database and vhost: ``bench_<pid of run_all>_<8 hex>``.
@@ -64,20 +62,12 @@ def reap_leftovers() -> list[str]:
         if match and not _pid_alive(int(match[1])):
             drop_pg_database(name)
             reaped.append(f"database {name}")
-    listing = subprocess.run(["rabbitmqctl", "-q", "list_vhosts"], capture_output=True, text=True, timeout=60)
-    for name in listing.stdout.split():
+    for name in rabbitmqctl("list_vhosts").split():
         match = RUN_NAME.match(name)
         if match and not _pid_alive(int(match[1])):
             delete_vhost(name)
             reaped.append(f"vhost {name}")
     return reaped
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def children(pid: int) -> list[int]:

@@ -1,71 +1,21 @@
-"""Helpers for the page and browser tests: seed moderators and comments, run the app on a real port."""
+"""Helpers for the page and browser tests: hostile payloads, the app on a real port, the screenshots' data."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from core.moderation import accounts
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, Status, Translation, utcnow
-
-PASSWORD = "correct horse battery staple"
+from core.storage.models import Status, utcnow
+from tests import seed
 
 #: Payloads that would run script if any user text reached the page unescaped.
 XSS_BODY = "<script>alert('body')</script><img src=x onerror=\"alert('body-img')\">"
 XSS_AUTHOR = "<img src=x onerror=alert('author')>"
 XSS_TRANSLATION = "<svg onload=alert('translation')></svg><script>alert('tr')</script>"
-
-
-def create_moderator(name: str = "alice", role: str = "moderator") -> None:
-    """Create a moderator with the shared test password."""
-    with db.session_scope() as session:
-        accounts.create(session, name, PASSWORD, role)
-
-
-def seed_comment(
-    body: str = "What a load of shit, honestly.",
-    *,
-    status: str = Status.FLAGGED,
-    author: str = "Ada",
-    thread: str = "blog/post-1",
-    lang: str | None = "en",
-    words: Iterable[str] = ("shit",),
-    translations: dict[str, Any] | None = None,
-    created_at: datetime | None = None,
-    **fields: Any,
-) -> int:
-    """Insert a checked comment (flagged by default) with its translations; return its id.
-
-    ``translations`` maps a language to its text (a done translation) or to a dict of Translation columns.
-    """
-    now = created_at or utcnow()
-    flagged = status == Status.FLAGGED or fields.get("decision") is not None
-    comment = Comment(
-        thread=thread, author=author, body=body, lang=lang, status=status, created_at=now, updated_at=now,
-        checked_at=None if status == Status.PENDING else now + timedelta(seconds=1),
-        matched_words=list(words) if flagged else [],
-        censored_body=body if not flagged else _censor(body, words),
-        flagged_at=now + timedelta(seconds=1) if flagged else None,
-        **fields,
-    )
-    for lang_code, value in (translations or {}).items():
-        columns = value if isinstance(value, dict) else {"status": "done", "text": value}
-        comment.translations.append(Translation(lang=lang_code, **columns))
-    with db.session_scope() as session:
-        session.add(comment)
-        session.flush()
-        return comment.id
-
-
-def _censor(body: str, words: Iterable[str]) -> str:
-    for word in words:
-        body = body.replace(word, "****")
-    return body
 
 
 class LiveServer:
@@ -117,47 +67,33 @@ def seed_showcase(days: int = 14) -> dict[str, int]:
     now = utcnow()
     ids: dict[str, int] = {}
     authors = ["Priya N.", "Tom Baker", "lena_k", "Oskar", "M. Rossi", "Hannah", "Kwame A.", "Sofia L."]
+    threads = ["news/2025/city-council-budget", "sport/derby-report", "travel/north-lincolnshire"]
     with db.session_scope() as session:
         for day in range(days, 0, -1):
             for _ in range(rng.randint(6, 16)):
                 created = now - timedelta(days=day, minutes=rng.randint(0, 23 * 60))
-                comment = Comment(thread=rng.choice(["news/2025/city-council-budget", "sport/derby-report",
-                                                     "travel/north-lincolnshire"]),
-                                  author=rng.choice(authors), body="Thanks for the article, very informative.",
-                                  lang="en", status=Status.PUBLISHED, created_at=created, updated_at=created,
-                                  checked_at=created + timedelta(seconds=2), matched_words=[])
+                thread = rng.choice(threads)
+                author = rng.choice(authors)
                 if rng.random() < 0.3:
                     decided = created + timedelta(minutes=rng.randint(3, 6 * 60 if day > 3 else 90))
                     action = "approve" if rng.random() < 0.55 else "reject"
-                    comment.body = "Honestly this referee was shit, but fine, well played."
-                    comment.matched_words = ["shit"]
-                    comment.flagged_at = created + timedelta(seconds=2)
-                    comment.status = Status.PUBLISHED if action == "approve" else Status.REJECTED
-                    comment.decision, comment.decided_at = action, decided
-                    comment.decided_by = rng.choice(["alice", "bob"])
-                    comment.decision_reason = None if action == "approve" else rng.choice(
+                    moderator = rng.choice(["alice", "bob"])
+                    reason = None if action == "approve" else rng.choice(
                         ["Insult aimed at another reader", "Spam link", None])
-                    session.add(comment)
-                    session.flush()
-                    session.add(AuditEvent(comment_id=comment.id, kind="decision", action=action,
-                                           actor=comment.decided_by, reason=comment.decision_reason, at=decided))
+                    comment_id = seed.comment("Honestly this referee was shit, but fine, well played.",
+                                              thread=thread, author=author, created_at=created, session=session)
+                    seed.decision(comment_id, action, moderator, reason, at=decided, session=session)
                 else:
-                    session.add(comment)
+                    seed.comment("Thanks for the article, very informative.", status=Status.PUBLISHED,
+                                 thread=thread, author=author, created_at=created, session=session)
         for index, (author, thread, lang, body, words, text, text_words) in enumerate(SHOWCASE_QUEUE):
-            created = now - timedelta(minutes=95 - index * 13)
-            comment = Comment(thread=thread, author=author, body=body, lang=lang, status=Status.FLAGGED,
-                              created_at=created, updated_at=created, checked_at=created + timedelta(seconds=1),
-                              flagged_at=created + timedelta(seconds=1), matched_words=words,
-                              censored_body=_censor(body, words))
-            if text:
-                comment.translations.append(Translation(lang="en", status="done", text=text,
-                                                        matched_words=text_words))
-            session.add(comment)
-            session.flush()
-            ids[author] = comment.id
-            audit.record(session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment.id,
+            translations = {"en": {"status": "done", "text": text, "matched_words": text_words}} if text else None
+            ids[author] = seed.comment(body, thread=thread, author=author, lang=lang, words=words,
+                                       translations=translations, created_at=now - timedelta(minutes=95 - index * 13),
+                                       session=session)
+            audit.record(session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=ids[author],
                          detail={"words": words or text_words, "source": "body" if words else "translation:en"},
-                         dedupe_key=f"flagged:{comment.id}")
+                         dedupe_key=f"flagged:{ids[author]}")
         changes = [("add", "banned", "crypto giveaway", "alice"), ("add", "allowed", "scunthorpe", "bob"),
                    ("add", "banned", "bit.ly", "alice"), ("remove", "banned", "bit.ly", "alice"),
                    ("add", "allowed", "dickens", "bob")]

@@ -1,10 +1,12 @@
-"""Shared fixtures: a private database and RabbitMQ vhost per backend, the app, a real worker."""
+"""Shared fixtures: a private database and RabbitMQ vhost per backend, the app, a real worker; and for the
+fault-injection tests, private RabbitMQ and PostgreSQL servers and the stack built on them."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import delete
@@ -26,6 +28,10 @@ from core.storage.models import (
     WordListVersion,
 )
 from tests import support
+
+if TYPE_CHECKING:
+    from tests.fault_support import FaultStack, FaultTranslator
+    from tests.private_services import PrivatePostgres, PrivateRabbit
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,69 @@ def worker(stack: Stack) -> Iterator[support.Proc]:
     proc.stop()
 
 
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# ---- fault injection: private servers a test may stop, kill, pause and block --------------------------------
+
+
+def _started(server):  # type: ignore[no-untyped-def]
+    """Start *server*, yield it, and close it even if it never started."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def private_rabbit() -> Iterator[PrivateRabbit]:
+    """A started private RabbitMQ node for one test module, removed afterwards."""
+    from tests.private_services import PrivateRabbit
+
+    yield from _started(PrivateRabbit())
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A started private PostgreSQL cluster for one test module, removed afterwards."""
+    from tests.private_services import PrivatePostgres
+
+    yield from _started(PrivatePostgres())
+
+
+@pytest.fixture(scope="module")
+def fault_translator() -> Iterator[FaultTranslator]:
+    """One fake translation service per test module, reset before each test."""
+    from tests.fault_support import FaultTranslator
+
+    with FaultTranslator() as fake:
+        yield fake
+
+
+def _fault_stack(rabbit: PrivateRabbit, translator: FaultTranslator, postgres: PrivatePostgres | None,
+                 tmp_path: Path) -> Iterator[FaultStack]:
+    """A fresh database (PostgreSQL on *postgres*, or SQLite when None) on the private servers."""
+    from tests.fault_support import FaultStack, make_database
+
+    rabbit.ensure_running()
+    if postgres is not None:
+        postgres.ensure_running()
+    translator.reset()
+    stack = FaultStack(rabbit, translator, make_database(postgres, tmp_path), postgres)
+    try:
+        yield stack
+    finally:
+        translator.reset()
+        stack.close()
+
+
+@pytest.fixture
+def fault_stack(private_rabbit: PrivateRabbit, private_postgres: PrivatePostgres, fault_translator: FaultTranslator,
+                tmp_path: Path) -> Iterator[FaultStack]:
+    """A fresh PostgreSQL database on the private cluster; the test starts the processes it needs."""
+    yield from _fault_stack(private_rabbit, fault_translator, private_postgres, tmp_path)
+
+
+@pytest.fixture
+def sqlite_fault_stack(private_rabbit: PrivateRabbit, fault_translator: FaultTranslator,
+                       tmp_path: Path) -> Iterator[FaultStack]:
+    """A fresh SQLite database (the embedded default) with the private RabbitMQ node."""
+    yield from _fault_stack(private_rabbit, fault_translator, None, tmp_path)

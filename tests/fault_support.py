@@ -1,14 +1,7 @@
 """Fault-injection support: real web, worker and scheduler processes on a private RabbitMQ node and PostgreSQL
 cluster, a Jepsen-style record of every POST, and one invariant check over the database.
 
-A test module brings in the fixtures it needs::
-
-    from tests import fault_support, private_services
-
-    private_rabbit = private_services.private_rabbit
-    private_postgres = private_services.private_postgres
-    fault_translator = fault_support.fault_translator
-    fault_stack = fault_support.fault_stack
+A test asks for the fixture ``fault_stack`` (or ``sqlite_fault_stack``; both from ``tests/conftest.py``)::
 
     def test_something(fault_stack: fault_support.FaultStack) -> None:
         fault_stack.start_web(); fault_stack.start_worker(); fault_stack.start_scheduler()
@@ -30,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +32,6 @@ from typing import Any
 import dramatiq
 import pika
 import pika.exceptions
-import pytest
 import requests
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
@@ -51,7 +43,7 @@ from core.moderation import accounts
 from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus
 from tests import support
 from tests.fake_translator import MODES, FakeRequest, FakeTranslator
-from tests.private_services import PrivatePostgres, PrivateRabbit, free_port, port_open
+from tests.private_services import PrivatePostgres, PrivateRabbit, port_open
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +123,6 @@ class FaultTranslator(FakeTranslator):
     def calls(self, marker: str = "") -> list[FakeRequest]:
         """The /translate requests whose text contains *marker*."""
         return [r for r in self.translations() if marker in r.params.get("q", "")]
-
-
-@pytest.fixture(scope="module")
-def fault_translator() -> Iterator[FaultTranslator]:
-    """One fake translation service per test module, reset before each test."""
-    with FaultTranslator() as fake:
-        yield fake
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -222,7 +207,7 @@ class FaultStack:
 
     def start_web(self, workers: int = 2, threads: int = 4, **extra: str) -> support.Proc:
         """Start gunicorn on a spare loopback port and wait until it answers."""
-        port = free_port()
+        port = support.free_port()
         cmd = [str(support.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--threads", str(threads), "--graceful-timeout", "5", "webapp:create_app()"]
         proc = self._track(support.Proc("fault-web", cmd, self.env(**extra)))
@@ -441,35 +426,6 @@ def make_database(postgres: PrivatePostgres | None, tmp_path: Path) -> str:
         url = postgres.create_database(f"faults_{uuid.uuid4().hex[:10]}")
     support.migrate(url)
     return url
-
-
-@pytest.fixture
-def fault_stack(private_rabbit: PrivateRabbit, private_postgres: PrivatePostgres, fault_translator: FaultTranslator,
-                tmp_path: Path) -> Iterator[FaultStack]:
-    """A fresh PostgreSQL database on the private cluster; the test starts the processes it needs."""
-    private_rabbit.ensure_running()
-    private_postgres.ensure_running()
-    fault_translator.reset()
-    stack = FaultStack(private_rabbit, fault_translator, make_database(private_postgres, tmp_path), private_postgres)
-    try:
-        yield stack
-    finally:
-        fault_translator.reset()
-        stack.close()
-
-
-@pytest.fixture
-def sqlite_fault_stack(private_rabbit: PrivateRabbit, fault_translator: FaultTranslator,
-                       tmp_path: Path) -> Iterator[FaultStack]:
-    """A fresh SQLite database (the embedded default) with the private RabbitMQ node."""
-    private_rabbit.ensure_running()
-    fault_translator.reset()
-    stack = FaultStack(private_rabbit, fault_translator, make_database(None, tmp_path))
-    try:
-        yield stack
-    finally:
-        fault_translator.reset()
-        stack.close()
 
 
 # --------------------------------------------------------------------------------------------------------------

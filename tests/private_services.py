@@ -2,13 +2,8 @@
 
 The shared services (RabbitMQ on 127.0.0.1:5672, PostgreSQL on 127.0.0.1:5432) must never be disturbed, so
 each object here owns a throw-away server on free loopback ports with its data in a temporary directory.
-Usage from a test module (``tests/conftest.py`` does not import these, so bring in the fixtures you need)::
-
-    from tests import private_services
-    from tests.private_services import PrivateRabbit
-
-    private_rabbit = private_services.private_rabbit  # `from ... import private_rabbit` works too, but then
-                                                      # ruff flags every test parameter of that name (F811)
+A test asks for the fixtures ``private_rabbit`` and ``private_postgres`` (one started server per test module,
+from ``tests/conftest.py``)::
 
     def test_something(private_rabbit: PrivateRabbit) -> None:
         private_rabbit.pause()
@@ -26,7 +21,6 @@ import glob
 import logging
 import os
 import pwd
-import random
 import shutil
 import signal
 import socket
@@ -35,56 +29,25 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pika
 import pika.exceptions
 import psycopg2
-import pytest
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+from tests.support import free_port, release_port
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 TMP_PREFIX = "parley-private-"
-# epmd, the shared PostgreSQL and RabbitMQ (AMQP + distribution) and the range rabbitmqctl uses for itself.
-RESERVED_PORTS = frozenset({4369, 5432, 5672, 25672, *range(35672, 35683)})
-
-_allocated_ports: set[int] = set()
 _reaped = False
 
 
 # --------------------------------------------------------------------------------------------------------------
 # small process and port helpers
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _ephemeral_low() -> int:
-    """Return the first port of the kernel's range for outgoing connections (32768 by default)."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port(exclude: set[int] | frozenset[int] = frozenset()) -> int:
-    """Return a loopback TCP port nobody listens on, below the ephemeral range, avoiding the shared services."""
-    # Not bind(0): that hands out a port of the ephemeral range, which any outgoing connection on the
-    # machine may take as its local port while a stopped node is down, and the restart then fails with
-    # eaddrinuse (seen in a CI run). Ports below the range are only ever taken by listeners.
-    high = _ephemeral_low() - 1
-    for _ in range(500):
-        port = random.randint(20000, high)
-        if port in RESERVED_PORTS or port in exclude or port in _allocated_ports:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-        _allocated_ports.add(port)
-        return port
-    raise RuntimeError("no free loopback port found")
 
 
 def port_open(port: int, host: str = LOOPBACK, timeout: float = 0.5) -> bool:
@@ -267,6 +230,68 @@ def _make_root(kind: str, base_dir: str | None) -> Path:
     return root
 
 
+class _PrivateServer:
+    """What PrivateRabbit and PrivatePostgres share: ``close()`` (also run at exit) and ``with``."""
+
+    root: Path
+    _port: int
+
+    def _track(self) -> None:
+        """Begin with no process running; close at interpreter exit unless closed before."""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._closed = False
+        self.last_start_seconds: float | None = None
+        atexit.register(self.close)
+
+    @property
+    def port(self) -> int:
+        """The port clients connect to."""
+        return self._port
+
+    def start(self, timeout: float | None = None) -> float:
+        """Start the server; return the seconds it took."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Crash the server."""
+        raise NotImplementedError
+
+    def _stop_for_good(self) -> None:
+        """Stop the server as ``close()`` wants it stopped."""
+        raise NotImplementedError
+
+    def _ports(self) -> tuple[int, ...]:
+        """Return the ports the server listens on."""
+        raise NotImplementedError
+
+    def _after_stop(self) -> None:
+        """Remove what a stopped or killed server leaves outside its directory (nothing by default)."""
+
+    def close(self) -> None:
+        """Stop the server (kill it if that fails), delete its directory, free its ports (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            self._stop_for_good()
+        except Exception:
+            log.exception("stopping %r failed; killing it", self)
+            self.kill()
+        self._after_stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+        release_port(*self._ports())
+
+    def __enter__(self) -> Self:
+        """Start the server."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the server."""
+        self.close()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # RabbitMQ
 # --------------------------------------------------------------------------------------------------------------
@@ -288,7 +313,7 @@ def _rabbit_sbin() -> Path:
     return Path(found).resolve().parent
 
 
-class PrivateRabbit:
+class PrivateRabbit(_PrivateServer):
     """A private RabbitMQ node on free loopback ports that a test may stop, kill, pause and block."""
 
     def __init__(self, *, port: int | None = None, dist_port: int | None = None, base_dir: str | None = None,
@@ -322,20 +347,12 @@ class PrivateRabbit:
         self.mnesia_base.mkdir()
         self.log_base.mkdir()
         _chown_tree(self.root, self.run_as)
-        self._proc: subprocess.Popen[bytes] | None = None
         self._beam: int | None = None
         self._paused = False
         self._blocked = False
-        self._closed = False
-        self.last_start_seconds: float | None = None
-        atexit.register(self.close)
+        self._track()
 
     # -- properties -----------------------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The AMQP port."""
-        return self._port
 
     @property
     def url(self) -> str:
@@ -583,28 +600,13 @@ class PrivateRabbit:
 
     # -- teardown -------------------------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Stop the node and delete its directory (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self.stop(timeout=20)
-        except Exception:
-            log.exception("stopping %s failed; killing it", self.node)
-            self._kill_group()
-        shutil.rmtree(self.root, ignore_errors=True)
-        _allocated_ports.difference_update({self._port, self.dist_port})
+    def _stop_for_good(self) -> None:
+        """Stop the node cleanly."""
+        self.stop(timeout=20)
 
-    def __enter__(self) -> PrivateRabbit:
-        """Start the node."""
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the node."""
-        self.close()
+    def _ports(self) -> tuple[int, ...]:
+        """The AMQP and the distribution port."""
+        return self._port, self.dist_port
 
     def __repr__(self) -> str:
         """Describe the node."""
@@ -631,7 +633,7 @@ def _pg_bindir() -> Path:
     return Path(found).resolve().parent
 
 
-class PrivatePostgres:
+class PrivatePostgres(_PrivateServer):
     """A private PostgreSQL cluster on a free loopback port that a test may stop, kill and restart."""
 
     def __init__(self, *, port: int | None = None, base_dir: str | None = None, synchronous_commit: bool = True,
@@ -650,15 +652,7 @@ class PrivatePostgres:
         self.logfile = self.root / "postgres.log"
         self.socket_dir.mkdir()
         _chown_tree(self.root, self.run_as)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._closed = False
-        self.last_start_seconds: float | None = None
-        atexit.register(self.close)
-
-    @property
-    def port(self) -> int:
-        """The TCP port."""
-        return self._port
+        self._track()
 
     def url(self, name: str = "postgres") -> str:
         """Return the SQLAlchemy URL of database *name*."""
@@ -803,57 +797,18 @@ class PrivatePostgres:
             connection.close()
         return self.url(name)
 
-    def close(self) -> None:
-        """Stop the cluster and delete its directory (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        atexit.unregister(self.close)
-        try:
-            self.stop(mode="immediate", timeout=20)
-        except Exception:
-            log.exception("stopping private PostgreSQL failed; killing it")
-            self.kill()
-        _remove_orphan_shm(self.data)  # a killed cluster that was never restarted leaves one behind
-        shutil.rmtree(self.root, ignore_errors=True)
-        _allocated_ports.discard(self._port)
+    def _stop_for_good(self) -> None:
+        """Stop the cluster without a checkpoint: its data is thrown away."""
+        self.stop(mode="immediate", timeout=20)
 
-    def __enter__(self) -> PrivatePostgres:
-        """Start the cluster."""
-        self.start()
-        return self
+    def _ports(self) -> tuple[int, ...]:
+        """The TCP port."""
+        return (self._port,)
 
-    def __exit__(self, *exc: object) -> None:
-        """Close the cluster."""
-        self.close()
+    def _after_stop(self) -> None:
+        """Remove the shared memory segment a killed cluster that was never restarted leaves behind."""
+        _remove_orphan_shm(self.data)
 
     def __repr__(self) -> str:
         """Describe the cluster."""
         return f"<PrivatePostgres port={self._port} root={self.root}>"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# pytest fixtures (import them into a test module: tests/conftest.py does not)
-# --------------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def private_rabbit() -> Iterator[PrivateRabbit]:
-    """A started private RabbitMQ node for one test module, removed afterwards."""
-    rabbit = PrivateRabbit()
-    try:
-        rabbit.start()
-        yield rabbit
-    finally:
-        rabbit.close()
-
-
-@pytest.fixture(scope="module")
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A started private PostgreSQL cluster for one test module, removed afterwards."""
-    postgres = PrivatePostgres()
-    try:
-        postgres.start()
-        yield postgres
-    finally:
-        postgres.close()

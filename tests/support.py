@@ -1,100 +1,33 @@
-"""Helpers for tests that use real services: databases, vhosts, processes, polling."""
+"""Helpers for tests that use real services: child processes and workers; and, shared with the benchmarks
+(bench never imports tests), databases, vhosts, free ports and the bounded poll of ``bench/provision.py``."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import psycopg2
-from alembic import command
-from alembic.config import Config
+from bench.provision import (
+    BIN,
+    ROOT,
+    create_pg_database,
+    create_vhost,
+    delete_vhost,
+    drop_pg_database,
+    free_port,
+    migrate,
+    poll,
+    release_port,
+    unique,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
-AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
-AMQP_PORT = int(os.environ.get("TEST_AMQP_PORT", "5672"))
+__all__ = [
+    "ARTIFACTS", "BIN", "LIVE", "ROOT", "Proc", "create_pg_database", "create_vhost", "delete_vhost",
+    "drop_pg_database", "free_port", "migrate", "poll", "release_port", "start_worker", "unique", "worker_env",
+]
+
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def poll(predicate: Callable[[], Any], timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
-    """Call *predicate* until it returns something truthy; fail after *timeout* seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {value!r})")
-        time.sleep(interval)
-
-
-def unique(prefix: str) -> str:
-    """Return a unique lower-case name for a database or vhost."""
-    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-
-def pg_admin(port: int = PG_PORT) -> Any:
-    """Return an autocommit connection to the maintenance database."""
-    connection = psycopg2.connect(host=PG_HOST, port=port, user="postgres", dbname="postgres", connect_timeout=5)
-    connection.autocommit = True
-    return connection
-
-
-def create_pg_database(name: str, port: int = PG_PORT) -> str:
-    """Create database *name*; return its SQLAlchemy URL."""
-    connection = pg_admin(port)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        connection.close()
-    return f"postgresql+psycopg2://postgres@{PG_HOST}:{port}/{name}"
-
-
-def drop_pg_database(name: str, port: int = PG_PORT) -> None:
-    """Drop database *name*, disconnecting its sessions first."""
-    connection = pg_admin(port)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        connection.close()
-
-
-def migrate(url: str) -> None:
-    """Run ``alembic upgrade head`` against *url*."""
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["database_url"] = url
-    config.attributes["skip_logging"] = True
-    command.upgrade(config, "head")
-
-
-def rabbitmqctl(*args: str) -> None:
-    """Run rabbitmqctl on the shared node."""
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-def create_vhost(name: str) -> str:
-    """Create a private RabbitMQ vhost for one test run; return its AMQP URL."""
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{name}"
-
-
-def delete_vhost(name: str) -> None:
-    """Delete a vhost created by ``create_vhost``."""
-    rabbitmqctl("delete_vhost", name)
 
 
 #: Every child process a test started and has not stopped yet (reaped after each test).

@@ -13,18 +13,9 @@ from sqlalchemy import select
 
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Task
-from tests.browser_support import (
-    PASSWORD,
-    XSS_AUTHOR,
-    XSS_BODY,
-    XSS_TRANSLATION,
-    LiveServer,
-    create_moderator,
-    seed_comment,
-    seed_showcase,
-)
-from tests.conftest import free_port
-from tests.support import ROOT
+from tests import seed
+from tests.browser_support import XSS_AUTHOR, XSS_BODY, XSS_TRANSLATION, LiveServer, seed_showcase
+from tests.support import ROOT, free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -65,7 +56,7 @@ def server(stack) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
 def page(browser, server, stack, clean_db) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """A fresh browser context (no cookies) with one page; dialogs are recorded and dismissed."""
     db.configure(stack.database_url)
-    create_moderator("alice")
+    seed.moderator("alice")
     context = browser.new_context(viewport=VIEWPORT, base_url=server.url)
     context.set_default_timeout(5000)
     tab = context.new_page()
@@ -88,7 +79,7 @@ def login(page, name: str = "alice") -> None:  # type: ignore[no-untyped-def]
     """Log in through the form and land on the queue."""
     page.goto("/moderation/login")
     page.get_by_label("Name").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(seed.PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/moderation/$"))
 
@@ -113,7 +104,7 @@ def test_anonymous_visitors_are_sent_to_login(page):
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     assert page.get_by_text("Unknown name or wrong password.").is_visible()
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(seed.PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/moderation/stats")
     page.get_by_role("button", name="Log out").click()
@@ -123,7 +114,7 @@ def test_anonymous_visitors_are_sent_to_login(page):
 
 
 def test_approve_and_reject_with_a_reason(page):
-    first, second = seed_comment(), seed_comment(body="You are all shit at this.")
+    first, second = seed.comment(), seed.comment("You are all shit at this.")
     login(page)
     card(page, first).get_by_role("button", name="Approve").click()
     page.wait_for_load_state()
@@ -140,7 +131,7 @@ def test_approve_and_reject_with_a_reason(page):
 
 
 def test_bulk_approve_of_a_selection(page):
-    ids = [seed_comment(body=f"shit #{n}") for n in range(3)]
+    ids = [seed.comment(f"shit #{n}") for n in range(3)]
     login(page)
     card(page, ids[0]).locator(".select-box").check()
     card(page, ids[2]).locator(".select-box").check()
@@ -167,7 +158,7 @@ def test_bulk_approve_of_a_selection(page):
 
 
 def test_keyboard_shortcuts(page):
-    ids = [seed_comment(body=f"shit number {n}") for n in range(4)]
+    ids = [seed.comment(f"shit number {n}") for n in range(4)]
     login(page)
     page.keyboard.press("j")
     assert card(page, ids[0]).evaluate("el => el === document.activeElement && el.classList.contains('current')")
@@ -206,7 +197,7 @@ def test_keyboard_shortcuts(page):
 
 
 def test_xss_payloads_stay_inert_text(page):
-    comment_id = seed_comment(author=XSS_AUTHOR, body=XSS_BODY, translations={"de": XSS_TRANSLATION},
+    comment_id = seed.comment(author=XSS_AUTHOR, body=XSS_BODY, translations={"de": XSS_TRANSLATION},
                               words=["script"])
     login(page)
     for url in ("/moderation/", f"/moderation/comments/{comment_id}"):
@@ -220,7 +211,7 @@ def test_xss_payloads_stay_inert_text(page):
 
 
 def test_bidi_override_shows_a_warning_and_a_visible_marker(page):
-    comment_id = seed_comment(body="Download the invoice: \u202egnp.exe\u202c")
+    comment_id = seed.comment("Download the invoice: \u202egnp.exe\u202c")
     login(page)
     badge = card(page, comment_id).locator(".badge.warn")
     assert badge.inner_text() == "⚠ bidi controls" and badge.is_visible()
@@ -229,7 +220,7 @@ def test_bidi_override_shows_a_warning_and_a_visible_marker(page):
 
 
 def test_posts_without_csrf_token_are_rejected(page, server):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     login(page)
     # A form on another origin posting to the server (a classic CSRF attack).
     page.set_content(f'<form method="post" action="{server.url}/moderation/comments/{comment_id}/decision">'
@@ -251,8 +242,8 @@ def test_posts_without_csrf_token_are_rejected(page, server):
 
 
 def test_preview_and_rescan_show_worker_progress(page, worker):
-    seed_comment(body="What a load of shit.", words=["shit"])
-    seed_comment(body="what a frack up", status=Status.PUBLISHED)
+    seed.comment("What a load of shit.", words=["shit"])
+    seed.comment("what a frack up", status=Status.PUBLISHED)
     login(page)
     page.get_by_role("link", name="Words").click()
     page.get_by_label("Word or phrase").fill("frack")

@@ -13,8 +13,7 @@ from core.moderation import checking, wordlists
 from core.storage import db
 from core.storage.batching import GroupCommit
 from core.storage.models import AuditEvent, Comment, Status
-from tests import support
-from tests.moderation_support import seed
+from tests import seed, support
 
 
 def test_group_commit_runs_alone_when_idle_and_batches_the_callers_that_wait():
@@ -79,12 +78,12 @@ def _row(comment_id: int) -> Comment:
 
 
 def test_a_batch_records_each_comment_once_and_only_undecided_pending_ones(database):
-    clean = seed(body="a lovely day", status=Status.PENDING, translation={"lang": "fr", "status": "pending"})
-    profane = seed(body="what the fuck", status=Status.PENDING)
-    decided = seed(body="shit happens", status=Status.PENDING)
+    clean = seed.comment("a lovely day", status=Status.PENDING, translations={"fr": {"status": "pending"}})
+    profane = seed.comment("what the fuck", status=Status.PENDING)
+    decided = seed.comment("shit happens", status=Status.PENDING)
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id == decided).values(decision="approved"))
-    done = seed(body="fine", status=Status.PUBLISHED)
+    done = seed.comment("fine", status=Status.PUBLISHED)
     out = checking.check_comments([clean, profane, decided, done, profane, 10**9], max_attempts=3)
     assert out == {clean: checking.Checked(Status.PUBLISHED, ["fr"]), profane: checking.Checked(Status.FLAGGED, [])}
     assert (_row(clean).status, _row(clean).check_attempts) == (Status.PUBLISHED, 1)
@@ -102,8 +101,8 @@ def test_a_batch_records_each_comment_once_and_only_undecided_pending_ones(datab
 
 
 def test_a_comment_out_of_attempts_is_held_while_the_rest_of_its_batch_is_checked(database):
-    spent = seed(body="hello", status=Status.PENDING)
-    fresh = seed(body="hello again", status=Status.PENDING)
+    spent = seed.comment("hello", status=Status.PENDING)
+    fresh = seed.comment("hello again", status=Status.PENDING)
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id == spent).values(check_attempts=3))
     assert checking.check_comments([spent, fresh], max_attempts=3) == {fresh: checking.Checked(Status.PUBLISHED, [])}
@@ -147,8 +146,8 @@ def test_group_commit_under_contention_answers_every_caller_with_its_own_result(
 
 
 def test_a_comment_the_engine_chokes_on_fails_alone_and_its_batch_mates_are_recorded(database, monkeypatch):
-    good = seed(body="a calm remark", status=Status.PENDING)
-    bad = seed(body="the one that breaks", status=Status.PENDING)
+    good = seed.comment("a calm remark", status=Status.PENDING)
+    bad = seed.comment("the one that breaks", status=Status.PENDING)
     engine_class = type(wordlists.engine_at(0))
     real_check = engine_class.check
 
@@ -180,7 +179,7 @@ def test_prepared_statements_are_prepared_once_per_connection_and_again_after_a_
     engine.dispose()
     event.listen(engine, "before_cursor_execute", on_statement)
     try:
-        ids = [seed(body=f"hello {n}", status=Status.PENDING) for n in range(3)]
+        ids = [seed.comment(f"hello {n}", status=Status.PENDING) for n in range(3)]
         assert checking.check_comments(ids[:1], max_attempts=3)
         assert checking.check_comments(ids[1:2], max_attempts=3)
         assert prepares == ["parley_claim_checks", "parley_record_checks"]

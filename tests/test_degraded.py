@@ -8,7 +8,7 @@ import time
 import pytest
 
 from core.config import Settings
-from tests.conftest import free_port
+from tests.support import free_port
 
 
 @pytest.fixture

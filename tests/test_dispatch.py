@@ -12,7 +12,7 @@ import pytest
 
 from core.storage import db
 from core.storage.models import Comment, Status
-from tests.conftest import free_port
+from tests.support import free_port
 
 VALID = {"thread": "t", "author": "Ada", "body": "hello", "lang": "en"}
 

@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from tests import support
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 @pytest.fixture(scope="session")
 def live_server(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Gunicorn on a spare loopback port, configured for this stack; yields its base URL."""
-    port = free_port()
+    port = support.free_port()
     cmd = [str(support.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
            "webapp:create_app()"]
     proc = support.Proc("gunicorn", cmd, stack.env(MAX_REQUEST_BYTES="65536"))

@@ -24,13 +24,9 @@ from sqlalchemy.orm import Session
 
 from core.messaging.broker import MODERATION_QUEUE
 from core.storage.models import Comment
-from tests import fault_support, private_services
+from tests import fault_support
 from tests.fault_support import FaultStack, FaultTranslator, make_database
 from tests.private_services import PrivatePostgres, PrivateRabbit
-
-private_rabbit = private_services.private_rabbit
-private_postgres = private_services.private_postgres
-fault_translator = fault_support.fault_translator
 
 VALID = {"thread": "http", "author": "Ada", "body": "bonjour"}
 HUGE = str(2**64)

@@ -17,14 +17,8 @@ import requests
 
 from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
 from core.storage.models import Status
-from tests import fault_support, private_services
+from tests import fault_support
 from tests.fault_support import FaultStack, History, Outcome, unique_body
-
-private_rabbit = private_services.private_rabbit
-private_postgres = private_services.private_postgres
-fault_translator = fault_support.fault_translator
-fault_stack = fault_support.fault_stack
-sqlite_fault_stack = fault_support.sqlite_fault_stack
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

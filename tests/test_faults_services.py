@@ -22,13 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.storage.models import Comment, Status
-from tests import fault_support, private_services, support
+from tests import fault_support, support
 from tests.fault_support import POST_DEADLINE, FaultStack, History, unique_body
-
-private_rabbit = private_services.private_rabbit
-private_postgres = private_services.private_postgres
-fault_translator = fault_support.fault_translator
-fault_stack = fault_support.fault_stack
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

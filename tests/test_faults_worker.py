@@ -22,14 +22,8 @@ from core.messaging.broker import (
     TRANSLATION_QUEUE,
 )
 from core.storage.models import Status, Translation
-from tests import fault_support, private_services, support
+from tests import fault_support, support
 from tests.fault_support import FaultStack, History, unique_body
-
-private_rabbit = private_services.private_rabbit
-private_postgres = private_services.private_postgres
-fault_translator = fault_support.fault_translator
-fault_stack = fault_support.fault_stack
-sqlite_fault_stack = fault_support.sqlite_fault_stack
 
 
 def in_flight(stack: FaultStack, count: int, marker: str = "", timeout: float = 30) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from core.scheduling import maintenance, schedule
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, DailyStats, JobRun, Status, Translation, utcnow
-from tests.moderation_support import seed
+from tests import seed
 from tests.support import ROOT
 
 
@@ -38,9 +38,9 @@ def run(job, settings, now=None):  # type: ignore[no-untyped-def]
 
 def test_redispatch_sends_stuck_and_never_dispatched_comments_once(settings):
     now = utcnow()
-    stuck = seed(status=Status.PENDING)
-    never_sent = seed(status=Status.PENDING)
-    in_flight = seed(status=Status.PENDING)
+    stuck = seed.comment(status=Status.PENDING)
+    never_sent = seed.comment(status=Status.PENDING)
+    in_flight = seed.comment(status=Status.PENDING)
     age(stuck, created_at=now - timedelta(minutes=10), updated_at=now - timedelta(minutes=10), dispatched_at=now)
     age(never_sent, created_at=now - timedelta(seconds=30), updated_at=now - timedelta(seconds=30))
     age(in_flight, created_at=now - timedelta(minutes=10), updated_at=now - timedelta(seconds=5), dispatched_at=now)
@@ -52,7 +52,7 @@ def test_redispatch_sends_stuck_and_never_dispatched_comments_once(settings):
 
 def test_redispatch_gives_up_after_the_limit(settings):
     now = utcnow()
-    comment_id = seed(status=Status.PENDING, translation={"lang": "fr", "status": "pending"})
+    comment_id = seed.comment(status=Status.PENDING, translations={"fr": {"status": "pending"}})
     age(comment_id, created_at=now - timedelta(hours=1), updated_at=now - timedelta(hours=1), dispatched_at=now)
     for step in range(2):
         assert run("redispatch", settings, now + timedelta(minutes=10 * step)).checks == [comment_id]
@@ -65,7 +65,7 @@ def test_redispatch_gives_up_after_the_limit(settings):
 
 def test_redispatch_resends_stuck_translations_and_fails_them_at_the_limit(settings):
     now = utcnow()
-    comment_id = seed(status=Status.PUBLISHED, words=[], translation={"lang": "fr", "status": "pending"})
+    comment_id = seed.comment(status=Status.PUBLISHED, translations={"fr": {"status": "pending"}})
     with db.session_scope() as session:
         session.execute(update(Translation).values(created_at=now - timedelta(hours=1),
                                                    updated_at=now - timedelta(hours=1)))
@@ -79,7 +79,7 @@ def test_redispatch_resends_stuck_translations_and_fails_them_at_the_limit(setti
 
 def test_redispatch_never_touches_decided_comments(settings):
     now = utcnow()
-    comment_id = seed(status=Status.REJECTED)
+    comment_id = seed.comment(status=Status.REJECTED)
     age(comment_id, created_at=now - timedelta(hours=1), updated_at=now - timedelta(hours=1))
     with db.session_scope() as session:
         session.execute(update(Comment).values(decision="reject", decided_at=now))
@@ -88,9 +88,9 @@ def test_redispatch_never_touches_decided_comments(settings):
 
 def test_purge_deletes_old_rejected_and_keeps_decisions_without_text(settings):
     now = utcnow()
-    old = seed(status=Status.REJECTED, translation={"lang": "fr", "status": "done", "text": "secret"})
-    recent = seed(status=Status.REJECTED)
-    published = seed(status=Status.PUBLISHED, words=[])
+    old = seed.comment(status=Status.REJECTED, translations={"fr": "secret"})
+    recent = seed.comment(status=Status.REJECTED)
+    published = seed.comment(status=Status.PUBLISHED)
     with db.session_scope() as session:
         for comment_id, when in ((old, now - timedelta(days=31)), (recent, now - timedelta(days=29)),
                                  (published, now - timedelta(days=90))):
@@ -115,7 +115,7 @@ def test_purge_deletes_old_rejected_and_keeps_decisions_without_text(settings):
 def test_daily_stats_upsert_is_idempotent(settings):
     yesterday = utcnow() - timedelta(days=1)
     for _ in range(3):
-        comment_id = seed(status=Status.PUBLISHED, words=[])
+        comment_id = seed.comment(status=Status.PUBLISHED)
         age(comment_id, created_at=yesterday)
     run("daily_stats", settings)
     run("daily_stats", settings)
@@ -128,7 +128,7 @@ def test_daily_stats_upsert_is_idempotent(settings):
 def test_day_boundaries_do_not_depend_on_the_process_time_zone(stack, settings):
     # A comment at 23:30 UTC belongs to that UTC day whatever TZ the worker runs in.
     late = datetime.now(UTC).replace(hour=23, minute=30, second=0, microsecond=0) - timedelta(days=1)
-    comment_id = seed(status=Status.PUBLISHED, words=[])
+    comment_id = seed.comment(status=Status.PUBLISHED)
     age(comment_id, created_at=late)
     code = ("from datetime import date; from core.storage import db; from core.scheduling import maintenance; "
             f"db.configure({stack.database_url!r});\n"

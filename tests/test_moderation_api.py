@@ -7,13 +7,14 @@ from sqlalchemy import func, select
 
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation
-from tests.moderation_support import api, make_moderator, seed
+from tests import seed
+from tests.moderation_support import api
 
 
 @pytest.fixture
 def token(app) -> str:  # type: ignore[no-untyped-def]
     """An API token of moderator alice."""
-    return make_moderator()
+    return seed.moderator_token()
 
 
 def decision_events(comment_id: int) -> list[AuditEvent]:
@@ -49,8 +50,8 @@ def test_disabled_moderator_token_stops_working(client, token):
 
 
 def test_queue_lists_flagged_by_default_with_full_view(client, token):
-    flagged = seed(translation={"lang": "fr", "status": "done", "text": "quoi le fuck"})
-    seed(body="nice post", status=Status.PUBLISHED, words=[])
+    flagged = seed.comment("what the fuck", words=["fuck"], translations={"fr": "quoi le fuck"})
+    seed.comment("nice post", status=Status.PUBLISHED)
     body = api(client, "get", "/api/moderation/comments", token).get_json()
     assert [c["id"] for c in body["comments"]] == [flagged]
     view = body["comments"][0]
@@ -59,9 +60,9 @@ def test_queue_lists_flagged_by_default_with_full_view(client, token):
 
 
 def test_queue_filters_search_and_pages(client, token):
-    a = seed(body="100% fuck", thread="a")
-    b = seed(body="fuck_this", thread="b")
-    c = seed(body="FUCK that", thread="a")
+    a = seed.comment("100% fuck", thread="a")
+    b = seed.comment("fuck_this", thread="b")
+    c = seed.comment("FUCK that", thread="a")
     assert [x["id"] for x in api(client, "get", "/api/moderation/comments?thread=a", token).get_json()["comments"]] \
         == [a, c]
     assert [x["id"] for x in api(client, "get", "/api/moderation/comments?q=100%25", token).get_json()["comments"]] \
@@ -83,7 +84,7 @@ def test_queue_rejects_bad_parameters(client, token, query):
 
 
 def test_approve_publishes_and_records_one_audit_event(client, token):
-    comment_id = seed()
+    comment_id = seed.comment("what the fuck", words=["fuck"])
     response = api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token,
                    {"action": "approve", "reason": "quoting a song"})
     assert response.status_code == 200
@@ -99,7 +100,7 @@ def test_approve_publishes_and_records_one_audit_event(client, token):
 
 
 def test_reject_hides_and_skips_pending_translations(client, token):
-    comment_id = seed(status=Status.PUBLISHED, words=[], translation={"lang": "fr", "status": "pending"})
+    comment_id = seed.comment(status=Status.PUBLISHED, translations={"fr": {"status": "pending"}})
     response = api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token, {"action": "reject"})
     assert response.status_code == 200 and response.get_json()["status"] == "rejected"
     assert response.get_json()["translations"]["fr"]["status"] == "skipped"
@@ -113,7 +114,7 @@ def test_reject_hides_and_skips_pending_translations(client, token):
      (Status.FLAGGED, {"action": "approve", "reason": "x" * 501}, 400), (Status.FLAGGED, ["approve"], 400)],
 )
 def test_decision_conflicts_and_bad_input(client, token, status, payload, code):
-    comment_id = seed(status=status)
+    comment_id = seed.comment(status=status)
     response = api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token, payload)
     assert response.status_code == code
     assert decision_events(comment_id) == []
@@ -125,8 +126,8 @@ def test_decision_on_unknown_comment_is_404(client, token):
 
 
 def test_bulk_decision_reports_each_id(client, token):
-    ok = seed()
-    decided = seed()
+    ok = seed.comment()
+    decided = seed.comment()
     api(client, "post", f"/api/moderation/comments/{decided}/decision", token, {"action": "reject"})
     body = api(client, "post", "/api/moderation/decisions", token,
                {"ids": [ok, decided, 999999, ok], "action": "approve"}).get_json()
@@ -137,8 +138,8 @@ def test_bulk_decision_reports_each_id(client, token):
 
 
 def test_bulk_decision_by_filter(client, token):
-    ids = [seed(thread="spam") for _ in range(3)]
-    other = seed(thread="keep")
+    ids = [seed.comment(thread="spam") for _ in range(3)]
+    other = seed.comment(thread="keep")
     body = api(client, "post", "/api/moderation/decisions", token,
                {"filter": {"status": "flagged", "thread": "spam"}, "action": "reject",
                 "reason": "spam wave"}).get_json()
@@ -156,7 +157,7 @@ def test_bulk_decision_rejects_bad_input(client, token, payload):
 
 
 def test_audit_lists_decisions_with_moderator_reason_and_time(client, token):
-    comment_id = seed()
+    comment_id = seed.comment()
     api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token,
         {"action": "reject", "reason": "abuse"})
     events = api(client, "get", f"/api/moderation/audit?comment_id={comment_id}", token).get_json()["events"]
@@ -167,8 +168,8 @@ def test_audit_lists_decisions_with_moderator_reason_and_time(client, token):
 
 
 def test_stats_count_today(client, token):
-    seed(status=Status.PUBLISHED, words=[])
-    flagged = seed()
+    seed.comment(status=Status.PUBLISHED)
+    flagged = seed.comment()
     api(client, "post", f"/api/moderation/comments/{flagged}/decision", token, {"action": "approve"})
     days = api(client, "get", "/api/moderation/stats?days=3", token).get_json()["days"]
     assert len(days) == 3
@@ -202,11 +203,9 @@ def test_cookie_session_writes_need_the_csrf_header(client, token):
     with db.session_scope() as session:
         count = session.scalar(select(func.count()).select_from(Translation))
     assert count == 0
-    from tests.moderation_support import PASSWORD
-
-    client.post("/moderation/login", data={"name": "alice", "password": PASSWORD,
+    client.post("/moderation/login", data={"name": "alice", "password": seed.PASSWORD,
                                           "csrf_token": _csrf(client)})
-    comment_id = seed()
+    comment_id = seed.comment()
     response = api(client, "post", f"/api/moderation/comments/{comment_id}/decision", None, {"action": "approve"})
     assert response.status_code == 400
     response = client.post(f"/api/moderation/comments/{comment_id}/decision", json={"action": "approve"},
@@ -225,6 +224,6 @@ def test_scheduler_overview_and_admin_only_trigger(client, token):
     assert [j["job"] for j in overview["jobs"]] == ["redispatch", "purge", "daily_stats"]
     assert all(j["next_run"].endswith("Z") and j["last_run"] is None for j in overview["jobs"])
     assert api(client, "post", "/api/moderation/scheduler/purge/trigger", token).status_code == 403
-    admin = make_moderator("root", role="admin")
+    admin = seed.moderator_token("root", role="admin")
     assert api(client, "post", "/api/moderation/scheduler/purge/trigger", admin).status_code == 202
     assert api(client, "post", "/api/moderation/scheduler/reboot/trigger", admin).status_code == 404

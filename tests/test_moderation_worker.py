@@ -8,7 +8,8 @@ import pytest
 
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation
-from tests.moderation_support import api, make_moderator, seed
+from tests import seed
+from tests.moderation_support import api
 from tests.support import poll
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("worker")
 @pytest.fixture
 def token(app) -> str:  # type: ignore[no-untyped-def]
     """An API token of moderator alice."""
-    return make_moderator()
+    return seed.moderator_token()
 
 
 def post(client, body: str) -> int:  # type: ignore[no-untyped-def]
@@ -34,26 +35,35 @@ def final_status(comment_id: int) -> str | None:
     return None if status == Status.PENDING else status
 
 
+def checked(comment_id: int) -> str:
+    """Wait until the worker has checked the comment; return its status."""
+    return poll(lambda: final_status(comment_id), 20, what=f"the check of comment {comment_id}")
+
+
 def wait_job(client, token: str, job_id: int) -> dict:  # type: ignore[no-untyped-def]
     """Poll a job until it is done."""
-    return poll(lambda: (lambda j: j if j["status"] == "done" else None)(
-        api(client, "get", f"/api/moderation/jobs/{job_id}", token).get_json()), 30, what=f"job {job_id}")
+
+    def done() -> dict | None:
+        job = api(client, "get", f"/api/moderation/jobs/{job_id}", token).get_json()
+        return job if job["status"] == "done" else None
+
+    return poll(done, 30, what=f"job {job_id} done")
 
 
 def test_word_list_changes_apply_to_the_next_check_without_restart(client, token):
-    assert poll(lambda: final_status(post(client, "I love grapefruit")), 20) == Status.PUBLISHED
+    assert checked(post(client, "I love grapefruit")) == Status.PUBLISHED
     api(client, "post", "/api/moderation/wordlists", token, {"op": "add", "kind": "banned", "word": "grapefruit"})
     flagged = post(client, "I love grapefruit")
-    assert poll(lambda: final_status(flagged), 20) == Status.FLAGGED
+    assert checked(flagged) == Status.FLAGGED
     with db.session_scope() as session:
         assert session.get(Comment, flagged).matched_words == ["grapefruit"]
-    assert poll(lambda: final_status(post(client, "what the hell")), 20) == Status.FLAGGED
+    assert checked(post(client, "what the hell")) == Status.FLAGGED
     api(client, "post", "/api/moderation/wordlists", token, {"op": "add", "kind": "allowed", "word": "hell"})
-    assert poll(lambda: final_status(post(client, "what the hell")), 20) == Status.PUBLISHED
+    assert checked(post(client, "what the hell")) == Status.PUBLISHED
 
 
 def test_approving_queues_the_pending_translations(client, token):
-    comment_id = seed(body="bonjour merde", lang="fr", translation={"lang": "en", "status": "pending"})
+    comment_id = seed.comment("bonjour merde", lang="fr", translations={"en": {"status": "pending"}})
     api(client, "post", f"/api/moderation/comments/{comment_id}/decision", token, {"action": "approve"})
 
     def translated() -> Translation | None:
@@ -69,9 +79,8 @@ def test_approving_queues_the_pending_translations(client, token):
 
 def test_preview_counts_and_rescan_applies_without_touching_decisions(client, token):
     clean = [post(client, f"kiwi number {n}") for n in range(3)]
-    for comment_id in clean:
-        poll(lambda comment_id=comment_id: final_status(comment_id), 20)
-    decided = seed(body="kiwi decided", status=Status.PUBLISHED, words=[])
+    assert [checked(comment_id) for comment_id in clean] == [Status.PUBLISHED] * 3
+    decided = seed.comment("kiwi decided", status=Status.PUBLISHED)
     api(client, "post", f"/api/moderation/comments/{decided}/decision", token, {"action": "reject"})
     # Preview: nothing changes yet, but the count is known.
     job = api(client, "post", "/api/moderation/wordlists/preview", token,

@@ -18,9 +18,7 @@ import yaml
 from core.logs import JsonFormatter, OneLineFormatter, log_context
 from core.storage import db
 from core.storage.models import JobRun, Status, utcnow
-from tests import support
-from tests.conftest import free_port
-from tests.moderation_support import make_moderator, seed
+from tests import seed, support
 
 VALID = {"thread": "ops", "author": "a", "body": "bonjour", "lang": "fr"}
 
@@ -62,9 +60,9 @@ def test_metrics_count_requests_accepted_comments_and_read_the_queues(ops_client
 
 
 def test_gauges_for_backlog_failures_and_scheduler(ops_client):
-    old = seed(status=Status.FLAGGED)
-    seed(status=Status.PUBLISHED, words=[], translation={"lang": "fr", "status": "failed",
-                                                         "reason": "gave up after 5 attempts: timeout"})
+    old = seed.comment(status=Status.FLAGGED)
+    seed.comment(status=Status.PUBLISHED,
+                 translations={"fr": {"status": "failed", "reason": "gave up after 5 attempts: timeout"}})
     with db.session_scope() as session:
         from sqlalchemy import update
 
@@ -83,8 +81,8 @@ def test_gauges_for_backlog_failures_and_scheduler(ops_client):
 def test_metrics_survive_a_broker_outage(stack, clean_db):
     from webapp import create_app
 
-    client = create_app({"PARLEY": stack.settings(broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/"),
-                         "TESTING": True}).test_client()
+    nobody_listens = f"amqp://guest:guest@127.0.0.1:{support.free_port()}/"
+    client = create_app({"PARLEY": stack.settings(broker_url=nobody_listens), "TESTING": True}).test_client()
     response = client.get("/metrics")
     assert response.status_code == 200
     assert metric(response.get_data(as_text=True), "parley_dependency_up", source="broker") == 0
@@ -109,7 +107,7 @@ def flask_cli(stack, vhost: str, *args: str) -> subprocess.CompletedProcess:  # 
 
 def test_dead_letters_list_replay_and_purge(stack, vhost, ops_client):
     # Given a check that died during an outage, and an undecodable body, in moderation.XQ
-    comment_id = seed(status=Status.PENDING)
+    comment_id = seed.comment(status=Status.PENDING)
     message = {"queue_name": "moderation", "actor_name": "check_profanity", "args": [comment_id], "kwargs": {},
                "options": {"retries": 10, "traceback": "Traceback ...\nOperationalError: server closed"},
                "message_id": "4f1c-dead", "message_timestamp": int((utcnow().timestamp() - 120) * 1000)}
@@ -137,7 +135,7 @@ def test_dead_letters_list_replay_and_purge(stack, vhost, ops_client):
 
 
 def test_dead_letters_api_is_admin_only(ops_client, vhost):
-    moderator, admin = make_moderator("mod"), make_moderator("boss", role="admin")
+    moderator, admin = seed.moderator_token("mod"), seed.moderator_token("boss", role="admin")
     headers = {"Authorization": f"Bearer {moderator}"}
     assert ops_client.get("/api/moderation/deadletters", headers=headers).status_code == 403
     publish(vhost, "translation.XQ", b'{"actor_name": "translate_comment", "args": [1, "en"], "message_id": "m1"}')
@@ -150,7 +148,7 @@ def test_dead_letters_api_is_admin_only(ops_client, vhost):
 
 
 def test_worker_metrics_port_and_json_logs_with_ids(stack, vhost, ops_client, tmp_path):
-    port = free_port()
+    port = support.free_port()
     env = stack.env(BROKER_URL=vhost, WORKER_METRICS="1", dramatiq_prom_port=str(port),
                     dramatiq_prom_db=str(tmp_path), LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     worker = support.start_worker(env, processes=1, threads=2)
@@ -176,7 +174,7 @@ def test_worker_metrics_port_and_json_logs_with_ids(stack, vhost, ops_client, tm
 
 
 def test_scheduler_liveness_endpoint(stack, clean_db):
-    port = free_port()
+    port = support.free_port()
     proc = support.Proc("scheduler", [sys.executable, "scheduler.py"],
                         stack.env(SCHEDULER_HEALTH_PORT=str(port), SCHEDULER_LEASE_SECONDS="3"))
     try:

@@ -13,14 +13,8 @@ from sqlalchemy import func, select
 from core.moderation import accounts, wordlists
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Task, WordEntry, WordListVersion
-from tests.browser_support import (
-    PASSWORD,
-    XSS_AUTHOR,
-    XSS_BODY,
-    XSS_TRANSLATION,
-    create_moderator,
-    seed_comment,
-)
+from tests import seed
+from tests.browser_support import XSS_AUTHOR, XSS_BODY, XSS_TRANSLATION
 from webapp import textview
 
 PAGES = ["/moderation/", "/moderation/comments/1", "/moderation/audit", "/moderation/words",
@@ -42,7 +36,7 @@ def csrf(client) -> str:  # type: ignore[no-untyped-def]
     return token
 
 
-def login(client, name: str = "alice", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def login(client, name: str = "alice", password: str = seed.PASSWORD):  # type: ignore[no-untyped-def]
     """Log *name* in through the form; return the response."""
     return client.post("/moderation/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
 
@@ -103,7 +97,7 @@ class Markup(HTMLParser):
 @pytest.fixture
 def alice(app):  # type: ignore[no-untyped-def]
     """A moderator named alice."""
-    create_moderator("alice")
+    seed.moderator("alice")
 
 
 @pytest.fixture
@@ -140,7 +134,7 @@ def test_pages_redirect_anonymous_visitors_to_login(client, path):
 
 @pytest.mark.parametrize("path", FORMS)
 def test_anonymous_posts_are_refused_even_with_a_csrf_token(client, path, no_dispatch):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     response = post_form(client, path.replace("/1/", f"/{comment_id}/"), action="approve", bulk="approve:filter",
                          ids=str(comment_id), kind="banned", word="frack")
     assert response.status_code == 302 and response.headers["Location"].startswith("/moderation/login")
@@ -152,14 +146,14 @@ def test_anonymous_posts_are_refused_even_with_a_csrf_token(client, path, no_dis
 def test_login_redirects_to_the_page_asked_for(client, alice):
     client.get("/moderation/audit")
     response = client.post("/moderation/login?next=/moderation/audit",
-                           data={"name": "alice", "password": PASSWORD, "csrf_token": csrf(client)})
+                           data={"name": "alice", "password": seed.PASSWORD, "csrf_token": csrf(client)})
     assert response.headers["Location"] == "/moderation/audit"
     assert client.get("/moderation/audit").status_code == 200
 
 
 @pytest.mark.parametrize("token", [None, "", "forged-token"])
 def test_form_posts_without_the_right_csrf_token_are_rejected(logged_in, token):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     data = {"action": "approve"} if token is None else {"action": "approve", "csrf_token": token}
     response = logged_in.post(f"/moderation/comments/{comment_id}/decision", data=data)
     assert response.status_code == 400
@@ -171,7 +165,7 @@ def test_form_posts_without_the_right_csrf_token_are_rejected(logged_in, token):
 
 
 def test_cookie_authenticated_api_writes_need_the_csrf_header(logged_in):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     url = f"/api/moderation/comments/{comment_id}/decision"
     assert logged_in.post(url, json={"action": "approve"}).status_code == 400
     assert logged_in.post(url, json={"action": "approve"}, headers={"X-CSRF-Token": "nope"}).status_code == 400
@@ -232,7 +226,7 @@ def test_login_is_throttled_per_name_across_processes(app, client, alice, stack,
 # ---- headers and escaping ---------------------------------------------------------------------
 
 def test_pages_send_security_headers_and_use_no_inline_script_or_style(logged_in):
-    comment_id = seed_comment(author=XSS_AUTHOR, body=XSS_BODY, translations={"de": XSS_TRANSLATION})
+    comment_id = seed.comment(author=XSS_AUTHOR, body=XSS_BODY, translations={"de": XSS_TRANSLATION})
     paths = [p for p in PAGES if "/1" not in p] + [f"/moderation/comments/{comment_id}", "/moderation/login",
                                                     "/moderation/?status=all"]
     for path in paths:
@@ -249,9 +243,9 @@ def test_pages_send_security_headers_and_use_no_inline_script_or_style(logged_in
 
 def test_user_text_is_escaped_everywhere(logged_in):
     reason = "<b onmouseover=alert('reason')>bye</b>"
-    comment_id = seed_comment(author=XSS_AUTHOR, body=XSS_BODY, thread="t/<i>x</i>",
+    comment_id = seed.comment(author=XSS_AUTHOR, body=XSS_BODY, thread="t/<i>x</i>",
                               words=["<script>"], translations={"de": XSS_TRANSLATION})
-    decided = seed_comment(author=XSS_AUTHOR, status=Status.REJECTED, decision="reject", decided_by="alice",
+    decided = seed.comment(author=XSS_AUTHOR, status=Status.REJECTED, decision="reject", decided_by="alice",
                            decision_reason=reason)
     pages = [logged_in.get("/moderation/?status=all").text, logged_in.get(f"/moderation/comments/{comment_id}").text,
              logged_in.get(f"/moderation/comments/{decided}").text]
@@ -267,7 +261,7 @@ def test_user_text_is_escaped_everywhere(logged_in):
 
 
 def test_bidi_and_invisible_characters_are_shown_as_markers(logged_in):
-    comment_id = seed_comment(body="Pay \u202egnp.exe\u202c now\u200b!", author="Eve\u2067x",
+    comment_id = seed.comment("Pay \u202egnp.exe\u202c now\u200b!", author="Eve\u2067x",
                               translations={"fr": "Payez \u2066maintenant\u2069"})
     html = logged_in.get(f"/moderation/comments/{comment_id}").text
     assert "⚠ bidi controls" in html and "⚠ invisible characters" in html
@@ -291,7 +285,7 @@ def test_text_view_highlights_case_insensitively_and_escapes_each_piece():
 # ---- decisions --------------------------------------------------------------------------------
 
 def test_approve_through_the_form_publishes_and_queues_translations(logged_in, no_dispatch):
-    comment_id = seed_comment(translations={"de": {"status": "pending"}})
+    comment_id = seed.comment(translations={"de": {"status": "pending"}})
     response = post_form(logged_in, f"/moderation/comments/{comment_id}/decision", action="approve",
                          reason="", next="/moderation/?status=flagged")
     assert response.status_code == 302 and response.headers["Location"] == "/moderation/?status=flagged"
@@ -304,7 +298,7 @@ def test_approve_through_the_form_publishes_and_queues_translations(logged_in, n
 
 
 def test_reject_with_a_reason_and_a_second_decision_is_refused(logged_in, no_dispatch):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     post_form(logged_in, f"/moderation/comments/{comment_id}/decision", action="reject", reason="Insults a user")
     assert comment_state(comment_id) == (Status.REJECTED, "reject", "alice", "Insults a user")
     response = post_form(logged_in, f"/moderation/comments/{comment_id}/decision", action="approve",
@@ -316,7 +310,7 @@ def test_reject_with_a_reason_and_a_second_decision_is_refused(logged_in, no_dis
 
 
 def test_invalid_decisions_are_explained(logged_in):
-    comment_id = seed_comment()
+    comment_id = seed.comment()
     post_form(logged_in, f"/moderation/comments/{comment_id}/decision", action="delete")
     assert "action must be" in logged_in.get("/moderation/").text
     post_form(logged_in, "/moderation/comments/999999/decision", action="approve")
@@ -325,9 +319,9 @@ def test_invalid_decisions_are_explained(logged_in):
 
 
 def test_bulk_decision_on_a_selection_reports_each_result(logged_in, no_dispatch):
-    first, second = seed_comment(), seed_comment(body="shit again")
-    decided = seed_comment(status=Status.PUBLISHED, decision="approve", decided_by="bob")
-    untouched = seed_comment()
+    first, second = seed.comment(), seed.comment("shit again")
+    decided = seed.comment(status=Status.PUBLISHED, decision="approve", decided_by="bob")
+    untouched = seed.comment()
     response = logged_in.post("/moderation/decisions", data={
         "csrf_token": csrf(logged_in), "bulk": "approve:selected", "ids": [str(first), str(second), str(decided)],
         "reason": "Quoting a film", "next": "/moderation/"})
@@ -341,9 +335,9 @@ def test_bulk_decision_on_a_selection_reports_each_result(logged_in, no_dispatch
 
 
 def test_bulk_decision_on_everything_matching_the_filter(logged_in, no_dispatch):
-    spam = [seed_comment(thread="news/spam"), seed_comment(thread="news/spam", body="more shit")]
-    other = seed_comment(thread="news/other")
-    published = seed_comment(thread="news/spam", status=Status.PUBLISHED)
+    spam = [seed.comment(thread="news/spam"), seed.comment(thread="news/spam", body="more shit")]
+    other = seed.comment(thread="news/other")
+    published = seed.comment(thread="news/spam", status=Status.PUBLISHED)
     response = post_form(logged_in, "/moderation/decisions", bulk="reject:filter", status="flagged",
                          thread="news/spam", reason="spam wave")
     assert response.status_code == 302
@@ -354,7 +348,7 @@ def test_bulk_decision_on_everything_matching_the_filter(logged_in, no_dispatch)
 
 
 def test_bulk_decision_needs_a_selection(logged_in):
-    seed_comment()
+    seed.comment()
     post_form(logged_in, "/moderation/decisions", bulk="approve:selected")
     assert "Select at least one comment first." in logged_in.get("/moderation/").text
     post_form(logged_in, "/moderation/decisions", bulk="approve:filter", q="no such text anywhere")
@@ -365,8 +359,8 @@ def test_bulk_decision_needs_a_selection(logged_in):
 # ---- queue, detail, audit ---------------------------------------------------------------------
 
 def test_queue_filters_and_pages(logged_in):
-    flagged = [seed_comment(body=f"shit number {n}", thread=f"blog/{n % 2}") for n in range(23)]
-    published = seed_comment(body="A kind word", status=Status.PUBLISHED)
+    flagged = [seed.comment(f"shit number {n}", thread=f"blog/{n % 2}") for n in range(23)]
+    published = seed.comment("A kind word", status=Status.PUBLISHED)
     page = logged_in.get("/moderation/").text
     assert page.count('class="card ') == 20 and f'id="c{published}"' not in page
     next_url = re.search(r'href="([^"]+)" rel="next"', page).group(1).replace("&amp;", "&")
@@ -380,7 +374,7 @@ def test_queue_filters_and_pages(logged_in):
 
 
 def test_comment_page_shows_everything_and_its_audit_trail(logged_in, no_dispatch):
-    comment_id = seed_comment(translations={"de": "So ein Mist", "fr": {"status": "failed", "reason": "timeout"}})
+    comment_id = seed.comment(translations={"de": "So ein Mist", "fr": {"status": "failed", "reason": "timeout"}})
     post_form(logged_in, f"/moderation/comments/{comment_id}/decision", action="approve", reason="fine in context")
     html = logged_in.get(f"/moderation/comments/{comment_id}").text
     assert "So ein Mist" in html and "timeout" in html and "<mark>shit</mark>" in html
@@ -389,7 +383,7 @@ def test_comment_page_shows_everything_and_its_audit_trail(logged_in, no_dispatc
 
 
 def test_audit_page_shows_moderator_action_reason_and_time(logged_in, no_dispatch):
-    first, second = seed_comment(), seed_comment()
+    first, second = seed.comment(), seed.comment()
     post_form(logged_in, f"/moderation/comments/{first}/decision", action="reject", reason="harassment")
     post_form(logged_in, f"/moderation/comments/{second}/decision", action="approve")
     html = logged_in.get("/moderation/audit").text
@@ -446,7 +440,7 @@ def test_stats_page_draws_the_daily_chart(logged_in):
     from core.storage.models import utcnow
 
     for days_ago in (0, 1, 1, 3):
-        seed_comment(created_at=utcnow() - timedelta(days=days_ago, hours=1))
+        seed.comment(created_at=utcnow() - timedelta(days=days_ago, hours=1))
     html = logged_in.get("/moderation/stats?days=7").text
     assert "last 7 days" in html and html.count('<rect class="bar') >= 3
     assert '<svg class="chart" id="latency-chart"' in html

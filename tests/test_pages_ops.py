@@ -7,9 +7,7 @@ import json
 import pika
 import pytest
 
-from core.moderation import accounts
-from core.storage import db
-from tests.moderation_support import PASSWORD
+from tests import seed
 from tests.test_pages import login, post_form
 
 
@@ -19,9 +17,8 @@ def ops_client(stack, vhost, clean_db):  # type: ignore[no-untyped-def]
     from webapp import create_app
 
     client = create_app({"PARLEY": stack.settings(broker_url=vhost), "TESTING": True}).test_client()
-    with db.session_scope() as session:
-        accounts.create(session, "mod", PASSWORD)
-        accounts.create(session, "boss", PASSWORD, role="admin")
+    seed.moderator("mod")
+    seed.moderator("boss", role="admin")
     return client
 
 

@@ -14,13 +14,10 @@ import pytest
 from pika.adapters.utils.connection_workflow import AMQPConnectorStackTimeout
 from sqlalchemy import create_engine, text
 
-from tests import private_services
 from tests.private_services import PrivatePostgres, PrivateRabbit, epmd_names, port_open
 
 # Module-scoped fixtures. Assigned rather than imported by name: an imported name shadowed by every test's
 # parameter of the same name trips ruff's F811.
-private_rabbit = private_services.private_rabbit
-private_postgres = private_services.private_postgres
 
 log = logging.getLogger(__name__)
 

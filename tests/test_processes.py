@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 from tests import support
-from tests.conftest import free_port
 
 
 def test_make_run_explains_an_unreachable_broker():
     result = subprocess.run(
         [sys.executable, "scripts/run.py"], cwd=support.ROOT, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"},
+        env={"PATH": "/usr/bin:/bin", "BROKER_URL": f"amqp://guest:guest@127.0.0.1:{support.free_port()}/"},
     )
     assert result.returncode == 2
     assert "RabbitMQ is not reachable" in result.stderr and "rabbitmq-server -detached" in result.stderr

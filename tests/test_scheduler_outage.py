@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from core.storage import db
 from core.storage.models import JobRun
-from tests import private_services, support
+from tests import support
 from tests.private_services import PrivateRabbit
 
-private_rabbit = private_services.private_rabbit
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("clean_db")]
 
 
