@@ -51,13 +51,7 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
         if count >= limit:
             held += checking.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches")
             continue
-        # Guarded on the count we read: two overlapping runs cannot both send. Re-sending is not progress:
-        # updated_at keeps the time of the last attempt, which the claim uses to tell a running one from a dead one.
-        if session.execute(
-            update(Comment).where(Comment.id == comment_id, Comment.redispatches == count)
-            .values(redispatches=count + 1, redispatched_at=now, updated_at=Comment.updated_at)
-            .execution_options(synchronize_session=False)
-        ).rowcount:
+        if _count_redispatch(session, Comment, comment_id, count, now):
             outcome.checks.append(comment_id)
     for translation_id, comment_id, lang, count in session.execute(
         select(Translation.id, Translation.comment_id, Translation.lang, Translation.redispatches)
@@ -75,15 +69,23 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
                 session, comment_id, lang, TranslationStatus.FAILED, reason=f"not processed after {count} re-dispatches"
             )
             continue
-        if session.execute(
-            update(Translation).where(Translation.id == translation_id, Translation.redispatches == count)
-            .values(redispatches=count + 1, redispatched_at=now, updated_at=Translation.updated_at)
-            .execution_options(synchronize_session=False)
-        ).rowcount:
+        if _count_redispatch(session, Translation, translation_id, count, now):
             outcome.translations.append((comment_id, lang))
     outcome.detail = {"checks": len(outcome.checks), "translations": len(outcome.translations),
                       "held": held, "failed": failed}
     return outcome
+
+
+def _count_redispatch(session: Session, model: type[Comment] | type[Translation], row_id: int, count: int,
+                      now: datetime) -> bool:
+    """Count one more re-dispatch of row *row_id*; False when another run counted it first."""
+    # Guarded on the count we read: two overlapping runs cannot both send. Re-sending is not progress:
+    # updated_at keeps the time of the last attempt, which the claim uses to tell a running one from a dead one.
+    return bool(session.execute(
+        update(model).where(model.id == row_id, model.redispatches == count)
+        .values(redispatches=count + 1, redispatched_at=now, updated_at=model.updated_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount)
 
 
 def purge_candidates(session: Session, settings: Settings, now: datetime) -> list[int]:
