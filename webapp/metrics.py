@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import metrics as ops_metrics
+from core import metrics
 from core.errors import BrokerUnavailable
 from core.messaging import queues
 from core.storage import db
@@ -38,7 +38,7 @@ class ParleyCollector(Collector):
         up = GaugeMetricFamily("parley_dependency_up", "Whether a gauge source answered.", labels=["source"])
         try:
             with db.session_scope() as session:
-                snap = ops_metrics.snapshot(session)
+                snap = metrics.snapshot(session)
             up.add_metric(["database"], 1)
             yield from self._database_gauges(snap)
         except SQLAlchemyError as exc:
@@ -57,7 +57,7 @@ class ParleyCollector(Collector):
         yield up
 
     @staticmethod
-    def _database_gauges(snap: ops_metrics.Snapshot) -> Iterator[GaugeMetricFamily]:
+    def _database_gauges(snap: metrics.Snapshot) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily("parley_pending_comments", "Comments waiting for their check.", value=snap.pending)
         yield GaugeMetricFamily("parley_oldest_pending_seconds", "Age of the oldest pending comment.",
                                 value=snap.oldest_pending_seconds)
