@@ -44,6 +44,7 @@ class Daemon:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.specs = schedule.job_specs(settings)
         self.active = False
+        self.stopping = False
         self.last_tick = time.monotonic()
         self.scheduler = BlockingScheduler(
             timezone="UTC",
@@ -145,15 +146,21 @@ class Daemon:
             self.scheduler.add_job(self.fire, spec.trigger, args=[name], id=name)
 
         def stop(signum: int, _frame: object) -> None:
+            if self.stopping:
+                return  # a repeated signal: the stop is under way
+            self.stopping = True
             logger.info("Received signal %d, stopping.", signum)
+            if not self.scheduler.running:
+                # Before start() (or after it returned): there is no loop to wake, so leave like Ctrl-C.
+                raise KeyboardInterrupt
             self.scheduler.shutdown(wait=False)
 
-        signal.signal(signal.SIGTERM, stop)
         if settings.scheduler_health_port:
             self.serve_health(settings.scheduler_health_port)
-        logger.info("Scheduler %s started: %s.", self.holder,
-                    ", ".join(f"{s.name} ({s.schedule})" for s in self.specs.values()))
         try:
+            signal.signal(signal.SIGTERM, stop)
+            logger.info("Scheduler %s started: %s.", self.holder,
+                        ", ".join(f"{s.name} ({s.schedule})" for s in self.specs.values()))
             self.scheduler.start()
         except KeyboardInterrupt:
             logger.info("Interrupted, stopping.")

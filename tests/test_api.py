@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from core.storage import db
 from core.storage.models import Comment, Status, Translation
 from tests import support
-
-VALID = {"thread": "blog/post-1", "author": "Ada", "body": "Hello world", "lang": "fr"}
+from tests.clients import VALID, post
 
 
 @pytest.fixture
@@ -26,11 +25,6 @@ def count_comments() -> int:
     """Return how many comments are stored."""
     with db.session_scope() as session:
         return session.scalar(select(func.count()).select_from(Comment))
-
-
-def post(client, payload, **kwargs):  # type: ignore[no-untyped-def]
-    """POST *payload* as JSON to /api/comments."""
-    return client.post("/api/comments", data=json.dumps(payload), content_type="application/json", **kwargs)
 
 
 def test_post_accepts_and_returns_pending_comment(client):

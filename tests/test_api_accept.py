@@ -14,7 +14,7 @@ from core.comments import reading, validation, views
 from core.config import POLICIES
 from core.storage import db
 from core.storage.models import Comment, RateLimit, Translation
-from tests.test_api import VALID, post
+from tests.clients import VALID, post
 
 
 @pytest.fixture

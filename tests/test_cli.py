@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.moderation_support import api
+from tests.clients import api
 from tests.support import BIN, ROOT
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation
 from tests import seed
-from tests.moderation_support import api
+from tests.clients import api
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation
 from tests import seed
-from tests.moderation_support import api
+from tests.clients import api
 from tests.support import poll
 
 pytestmark = pytest.mark.usefixtures("worker")

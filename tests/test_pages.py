@@ -15,6 +15,7 @@ from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Task, WordEntry, WordListVersion
 from tests import seed
 from tests.browser_support import XSS_AUTHOR, XSS_BODY, XSS_TRANSLATION
+from tests.clients import csrf, login, post_form
 from webapp import textview
 
 PAGES = ["/moderation/", "/moderation/comments/1", "/moderation/audit", "/moderation/words",
@@ -25,31 +26,10 @@ FORMS = ["/moderation/comments/1/decision", "/moderation/decisions", "/moderatio
 
 # ---- helpers ------------------------------------------------------------------------------------
 
-def csrf(client) -> str:  # type: ignore[no-untyped-def]
-    """Return the client's CSRF token, creating its session with a page view if needed."""
-    with client.session_transaction() as session:
-        token = session.get("csrf_token")
-    if token is None:
-        client.get("/moderation/login")
-        with client.session_transaction() as session:
-            token = session["csrf_token"]
-    return token
-
-
-def login(client, name: str = "alice", password: str = seed.PASSWORD):  # type: ignore[no-untyped-def]
-    """Log *name* in through the form; return the response."""
-    return client.post("/moderation/login", data={"name": name, "password": password, "csrf_token": csrf(client)})
-
-
 def sid(client) -> str | None:  # type: ignore[no-untyped-def]
     """Return the server-side session id inside the client's signed cookie."""
     with client.session_transaction() as session:
         return session.get("sid")
-
-
-def post_form(client, path: str, **data: object):  # type: ignore[no-untyped-def]
-    """POST a form with the CSRF token."""
-    return client.post(path, data={"csrf_token": csrf(client), **data})
 
 
 def comment_state(comment_id: int) -> tuple[str, str | None, str | None, str | None]:

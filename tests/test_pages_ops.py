@@ -8,7 +8,7 @@ import pika
 import pytest
 
 from tests import seed
-from tests.test_pages import login, post_form
+from tests.clients import login, post_form
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from core.errors import BrokerUnavailable
 from core.messaging import queues
 from core.moderation import accounts
 from core.storage import db
-from tests.test_pages import login, post_form
+from tests.clients import login, post_form
 
 PASSWORD = "a long enough password"
 
