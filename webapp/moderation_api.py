@@ -74,11 +74,10 @@ def decide_many() -> ResponseReturnValue:
 @bp.get("/audit", endpoint="audit")
 def audit_events() -> ResponseReturnValue:
     """Return decision and system events, newest first."""
-    comment_id = request.args.get("comment_id")
-    if comment_id is not None and not (comment_id.isascii() and comment_id.isdigit() and len(comment_id) <= 18):
-        raise ValidationError("invalid comment_id", fields={"comment_id": "a comment id"})
+    raw_id = request.args.get("comment_id")
+    comment_id = None if raw_id is None else paging.parse_id(raw_id, "comment_id")
     limit = paging.parse_limit(request.args.get("limit"), default=50)
-    events, next_id = audit.page(get_session(), comment_id=int(comment_id) if comment_id else None,
+    events, next_id = audit.page(get_session(), comment_id=comment_id,
                                      limit=limit, before_id=audit.decode_cursor(request.args.get("cursor")))
     return jsonify({"events": [audit.view(e) for e in events],
                     "next_cursor": audit.encode_cursor(next_id) if next_id else None})

@@ -108,7 +108,7 @@ def decide_many() -> ResponseReturnValue:
         if scope == "filter":
             ids = review.matching_ids(session, review.parse_filter(request.form), decisions.MAX_BULK)
         else:
-            ids = [int(v) for v in request.form.getlist("ids") if v.isdigit()]
+            ids = [paging.parse_id(v, "ids") for v in request.form.getlist("ids")]
             if ids:
                 ids = decisions.parse_ids(ids)
     except ValidationError as exc:
@@ -135,8 +135,8 @@ def audit_page() -> ResponseReturnValue:
     comment_id = request.args.get("comment_id", "").strip()
     kind = request.args.get("kind", "")
     try:
-        if comment_id and not comment_id.isdigit():
-            raise ValidationError("invalid comment id", fields={"comment_id": "comment id must be a number"})
+        if comment_id:
+            paging.parse_id(comment_id, "comment_id")
         before_id = audit.decode_cursor(request.args.get("cursor"))
     except ValidationError as exc:
         flash(f"Filter ignored: {error_message(exc)}", "error")

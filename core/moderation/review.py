@@ -31,13 +31,23 @@ class Filter:
         return {k: v for k, v in {"status": self.status, "thread": self.thread, "q": self.q}.items() if v}
 
 
+def _text(args: Any, name: str) -> str:
+    """Return parameter *name* of *args* stripped ("" when absent); raise ValidationError unless it is a string."""
+    value = args.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):  # a JSON filter may hold numbers, lists or objects
+        raise ValidationError(f"invalid {name}", fields={name: "a string"})
+    return value.strip()
+
+
 def parse_filter(args: Any) -> Filter:
-    """Build a Filter from request parameters; raise ValidationError on bad values."""
-    status = (args.get("status") or Status.FLAGGED).strip().lower()
+    """Build a Filter from request parameters or a JSON object; raise ValidationError on bad values."""
+    status = _text(args, "status").lower() or Status.FLAGGED
     if status not in (*Status.ALL, ALL, UNDECIDED):
         raise ValidationError("invalid status", fields={"status": f"one of {', '.join((*Status.ALL, ALL))}"})
-    thread = (args.get("thread") or "").strip() or None
-    q = (args.get("q") or "").strip() or None
+    thread = _text(args, "thread") or None
+    q = _text(args, "q") or None
     if thread and (len(thread) > MAX_THREAD_CHARS or "\x00" in thread):
         raise ValidationError("invalid thread", fields={"thread": "at most 200 characters, no NUL"})
     if q and (len(q) > MAX_QUERY or "\x00" in q):

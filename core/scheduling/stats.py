@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
+from core.storage import paging
 from core.storage.models import AuditEvent, Comment, DailyStats, Status
 
 MAX_DAYS = 366
@@ -20,7 +21,7 @@ def parse_days(raw: str | None, default: int = 14) -> int:
     """Return the number of days asked for; raise ValidationError unless 1..MAX_DAYS."""
     if raw in (None, ""):
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    if not paging.is_number(raw, 1, MAX_DAYS):
         raise ValidationError("invalid days", fields={"days": f"an integer from 1 to {MAX_DAYS}"})
     return int(raw)
 

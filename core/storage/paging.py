@@ -36,12 +36,25 @@ def decode_cursor(cursor: str | None) -> int:
     return last_id
 
 
+def is_number(raw: Any, low: int, high: int) -> bool:
+    """Return whether *raw* is a string of ASCII digits naming an integer from *low* to *high*."""
+    # isdigit() alone also accepts "²" and "١٠", which int() refuses or reads; and int() refuses 4300+ digits.
+    return (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))
+            and low <= int(raw) <= high)
+
+
+def parse_id(raw: Any, field: str = "id") -> int:
+    """Return the id *raw* names; raise ValidationError (on *field*) unless it is 1..MAX_ID in ASCII digits."""
+    if not is_number(raw, 1, MAX_ID):
+        raise ValidationError(f"invalid {field}", fields={field: "an id is a positive integer"})
+    return int(raw)
+
+
 def parse_limit(raw: str | None, default: int = 20) -> int:
     """Return the page size asked for; raise ValidationError unless it is 1..MAX_PAGE."""
     if raw is None or raw == "":
         return default
-    # isdigit() alone also accepts "²" and "١٠", which int() refuses or reads; and int() refuses 4300+ digits.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and 1 <= int(raw) <= MAX_PAGE):
+    if not is_number(raw, 1, MAX_PAGE):
         raise ValidationError("invalid limit", fields={"limit": f"limit must be an integer from 1 to {MAX_PAGE}"})
     return int(raw)
 
