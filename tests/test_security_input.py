@@ -9,6 +9,7 @@ from core.storage import db
 from core.storage.models import AuditEvent
 from tests import seed
 from tests.clients import api, csrf, login
+from webapp import textview
 
 SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes, int() says no
 
@@ -74,3 +75,22 @@ def test_the_bulk_form_refuses_junk_ids_and_decides_nothing(logged_in, junk):
     assert response.status_code == 302
     assert "a positive integer" in logged_in.get("/moderation/").text
     assert audit_count() == 0
+
+
+# ---- invisible-character floods: one marker per run ----------------------------------------------
+
+def test_a_run_of_one_hidden_character_is_one_marker_with_a_count(logged_in):
+    flood = "\u202e" * 4990
+    ids = [seed.comment(f"look {flood} shit {i}", author=f"Eve{flood[:50]}") for i in range(20)]
+    page = logged_in.get("/moderation/?limit=20")
+    assert page.status_code == 200
+    html = page.text
+    assert all(f"/moderation/comments/{i}" in html for i in ids)
+    assert "\u202e" not in html and html.count("⟨U+202E ×4990⟩") == 20 and "⟨U+202E ×50⟩" in html
+    assert len(page.data) < 200_000, len(page.data)  # 48 KB; it was 8.6 MB: a 90-byte marker per character
+
+
+def test_alternating_hidden_characters_are_one_marker_too():
+    html = textview.show_text("x" + "\u202e\u202d" * 2000 + "y")
+    assert html.count("invisible-char") == 1 and "⟨U+202E U+202D ×4000⟩" in html and len(html) < 300
+    assert "⟨U+202E⟩" in textview.show_text("a\u202eb") and "⟨U+200B ×3⟩" in textview.show_text("a\u200b\u200b\u200bb")

@@ -16,6 +16,8 @@ BIDI_CONTROLS = frozenset(
 BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 #: Controls that are fine in a body: they only break lines or indent.
 LAYOUT_CONTROLS = frozenset("\n\t")
+#: A run of hidden characters that changes character more often than this is shown as one marker.
+MIXED_CODES = 4
 
 
 def _is_emoji(char: str) -> bool:
@@ -48,22 +50,45 @@ def warnings(text: str | None) -> list[str]:
     return found
 
 
-def marker(char: str) -> Markup:
-    """Return the visible stand-in for a hidden character, e.g. ⟨U+202E⟩ with its name as a title."""
+def marker(char: str, count: int = 1) -> Markup:
+    """Return the visible stand-in for *count* hidden *char*, e.g. ⟨U+202E⟩ or ⟨U+202E ×4990⟩, named in a title."""
     name = unicodedata.name(char, "unnamed character")
     code = f"U+{ord(char):04X}"
-    return Markup('<span class="invisible-char" title="{}">⟨{}⟩</span>').format(f"{code} {name}", code)
+    times = f" ×{count}" if count > 1 else ""
+    return Markup('<span class="invisible-char" title="{}">⟨{}⟩</span>').format(f"{code} {name}{times}", code + times)
+
+
+def _mixed_marker(chars: str) -> Markup:
+    """Return one stand-in for a run of different hidden characters, e.g. ⟨U+202D U+202E … ×4990⟩."""
+    codes = [f"U+{ord(c):04X}" for c in dict.fromkeys(chars)]
+    shown = " ".join(codes[:MIXED_CODES]) + (" …" if len(codes) > MIXED_CODES else "")
+    title = f"{len(chars)} hidden characters: {', '.join(codes[:16])}" + (", …" if len(codes) > 16 else "")
+    return Markup('<span class="invisible-char" title="{}">⟨{} ×{}⟩</span>').format(title, shown, len(chars))
+
+
+def _hidden_run(chars: str) -> Markup:
+    """Return the markers of consecutive hidden *chars*: one per repeated character, one in all if they alternate."""
+    runs = [(m.group(1), len(m.group())) for m in re.finditer(r"(.)\1*", chars, re.DOTALL)]
+    if len(runs) > MIXED_CODES:  # "\u202e\u202d" 2,000 times: one marker, not 4,000
+        return _mixed_marker(chars)
+    return Markup("").join(marker(char, count) for char, count in runs)
 
 
 def _visible(text: str, offset: int, whole: str) -> Markup:
-    """Escape *text* (a slice of *whole* starting at *offset*), replacing hidden characters by markers."""
+    """Escape *text* (a slice of *whole* starting at *offset*), replacing runs of hidden characters by markers."""
+    # A run of 4,990 U+202E is one marker with a count: one marker each made a queue of 20 such comments 8.6 MB.
     pieces: list[Markup] = []
-    start = 0
-    for i in range(len(text)):
-        if is_hidden(whole, offset + i):
-            pieces.append(escape(text[start:i]))
-            pieces.append(marker(text[i]))
-            start = i + 1
+    start = i = 0
+    while i < len(text):
+        if not is_hidden(whole, offset + i):
+            i += 1
+            continue
+        end = i + 1
+        while end < len(text) and is_hidden(whole, offset + end):
+            end += 1
+        pieces.append(escape(text[start:i]))
+        pieces.append(_hidden_run(text[i:end]))
+        start = i = end
     pieces.append(escape(text[start:]))
     return Markup("").join(pieces)
 
