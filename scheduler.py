@@ -107,8 +107,8 @@ class Daemon:
                 "last_tick_seconds_ago": round(age, 1)}
         return (200 if alive else 503), body
 
-    def serve_health(self, port: int) -> None:
-        """Answer ``GET /healthz`` on *port* from a daemon thread."""
+    def serve_health(self, port: int, host: str = "127.0.0.1") -> None:
+        """Answer ``GET /healthz`` on *host*:*port* from a daemon thread (loopback unless configured)."""
         daemon = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,9 +124,9 @@ class Daemon:
             def log_message(self, *_args: object) -> None:
                 pass  # probes every few seconds would drown the log
 
-        server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+        server = ThreadingHTTPServer((host, port), Handler)
         threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
-        logger.info("Liveness on http://0.0.0.0:%d/healthz", port)
+        logger.info("Liveness on http://%s:%d/healthz", host, port)
 
     def release(self) -> None:
         """Hand the lease over at once on a clean stop."""
@@ -156,7 +156,7 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
 
         if settings.scheduler_health_port:
-            self.serve_health(settings.scheduler_health_port)
+            self.serve_health(settings.scheduler_health_port, settings.scheduler_health_host)
         try:
             signal.signal(signal.SIGTERM, stop)
             logger.info("Scheduler %s started: %s.", self.holder,

@@ -32,10 +32,11 @@ broker.add_middleware(RedeliveryLane())
 if settings.worker_metrics and IS_WORKER:
     # The exposition server runs in a process forked from Dramatiq's main process, which never
     # imports this module: its port and database path can only come from Dramatiq's own
-    # environment variables (dramatiq_prom_port, default 9191; dramatiq_prom_db).
-    from dramatiq.middleware.prometheus import Prometheus
+    # environment variables (dramatiq_prom_port, default 9191; dramatiq_prom_db). Parley's
+    # fork function binds it to dramatiq_prom_host or, unlike Dramatiq's 0.0.0.0, to loopback.
+    from core.messaging.prometheus import LoopbackPrometheus
 
-    broker.add_middleware(Prometheus())
+    broker.add_middleware(LoopbackPrometheus())
 dramatiq.set_encoder(CheckedJSONEncoder())
 dramatiq.set_broker(broker)
 #: How actors send follow-up messages: the one dispatcher, from the actor's own thread and connection.

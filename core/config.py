@@ -43,6 +43,29 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _power_of_two(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _int(env, name, default, minimum=low)
+    if value > high or value & (value - 1):
+        raise ConfigError(f"{name} must be a power of two from {low} to {high}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _cron(env: Mapping[str, str], name: str, default: str) -> str:
+    value = " ".join(env.get(name, "").split()) or default
+    fields = value.split(" ")
+    allowed = set("0123456789*/,-")
+    if len(fields) != 5 or not all(field and set(field) <= allowed for field in fields):
+        raise ConfigError(f"{name} must be a 5-field numeric cron expression (UTC), got {value!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.get(name, "").strip().lower() or default
     if value not in choices:
@@ -102,6 +125,7 @@ class Settings:
     prometheus_multiproc_dir: str = ""
     worker_metrics: bool = True
     scheduler_health_port: int = 0
+    password_scrypt_n: int = 2**17
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -148,5 +172,6 @@ class Settings:
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
             worker_metrics=env.get("WORKER_METRICS", "1").strip().lower() not in ("0", "false", "no", "off"),
             scheduler_health_port=_int(env, "SCHEDULER_HEALTH_PORT", 9192),
+            password_scrypt_n=_power_of_two(env, "PASSWORD_SCRYPT_N", 2**17, 2**14, 2**20),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

@@ -47,7 +47,7 @@ def main() -> int:
     subprocess.run([str(BIN / "alembic"), "upgrade", "head"], check=True)
     commands = {
         "web": [str(BIN / "gunicorn"), "--bind", "127.0.0.1:5000", "--workers", "2", "--threads", "4",
-                "--access-logfile", "-", "webapp:create_app()"],
+                "--access-logfile", "-", "--forwarded-allow-ips", "", "webapp:create_app()"],
         "worker": [str(BIN / "dramatiq"), "actors", "--processes", "2", "--threads", "4"],
         "scheduler": [sys.executable, "scheduler.py"],
     }

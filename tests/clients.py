@@ -1,11 +1,15 @@
-"""How tests talk to the web app as its users do: the public API, moderator forms (CSRF) and the moderator API."""
+"""How tests talk to the web app as its users do: the public API, moderator forms (CSRF), the moderator API and
+the operator's ``flask --app webapp moderators`` commands."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from typing import Any
 
 from tests import seed
+from tests.support import BIN, ROOT
 
 #: A comment every validation rule accepts.
 VALID = {"thread": "blog/post-1", "author": "Ada", "body": "Hello world", "lang": "fr"}
@@ -44,3 +48,9 @@ def api(client, method: str, path: str, token: str | None, payload: Any = None):
     if payload is not None:
         kwargs.update(data=json.dumps(payload), content_type="application/json")
     return getattr(client, method)(path, **kwargs)
+
+
+def moderators_cli(stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    """Run ``flask --app webapp moderators ARGS`` with *stack*'s environment, as an operator would."""
+    return subprocess.run([str(BIN / "flask"), "--app", "webapp", "moderators", *args], cwd=ROOT, input=stdin,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **stack.env()})

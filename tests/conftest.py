@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete
 
 from core.config import Settings
+from core.moderation import passwords
 from core.storage import db
 from core.storage.models import (
     AuditEvent,
@@ -19,6 +20,7 @@ from core.storage.models import (
     Credential,
     DailyStats,
     JobRun,
+    LoginFailure,
     Moderator,
     RateLimit,
     SchedulerLease,
@@ -32,6 +34,11 @@ from tests import support
 if TYPE_CHECKING:
     from tests.fault_support import FaultStack, FaultTranslator
     from tests.private_services import PrivatePostgres, PrivateRabbit
+
+#: PASSWORD_SCRYPT_N of the tests: the production 2**17 takes ~1 s a hash; tests/test_security_accounts.py
+#: checks that default. Seeded moderators, the app and the CLI of every stack hash at this cost.
+TEST_SCRYPT_N = 2**14
+passwords.configure(TEST_SCRYPT_N)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Stack:
             translation_url=self.translation_url,
             translation_timeout_seconds=2.0,
             rate_limit_per_minute=0,
+            password_scrypt_n=TEST_SCRYPT_N,
         )
         return replace(base, **overrides)
 
@@ -65,6 +73,7 @@ class Stack:
             TRANSLATION_URL=self.translation_url,
             TRANSLATION_TIMEOUT_SECONDS="2",
             RATE_LIMIT_PER_MINUTE="0",
+            PASSWORD_SCRYPT_N=str(TEST_SCRYPT_N),
             **extra,
         )
 
@@ -127,7 +136,7 @@ def clean_db(stack: Stack) -> Iterator[None]:
     yield
     db.configure(stack.database_url)
     with db.session_scope() as session:
-        for table in (Translation, AuditEvent, RateLimit, Comment, Credential, Moderator, WordEntry,
+        for table in (Translation, AuditEvent, RateLimit, LoginFailure, Comment, Credential, Moderator, WordEntry,
                       WordListVersion, Task, JobRun, SchedulerLease, DailyStats):
             session.execute(delete(table))
 

@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
 from tests.clients import api
-from tests.support import BIN, ROOT
-
-
-def flask(stack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    """Run the flask CLI with this stack's environment."""
-    import os
-
-    return subprocess.run([str(BIN / "flask"), "--app", "webapp", "moderators", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **stack.env()})
+from tests.clients import moderators_cli as flask
 
 
 def test_create_token_list_disable(stack, client):

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from core.config import Settings
@@ -44,8 +43,10 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> Settings:
     )
     if test_config:
         app.config.update(test_config)
-    if settings.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
+    if settings.trusted_proxies:
+        from webapp.proxy import TrustedProxies
+
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign]
     app.json.sort_keys = False  # keep the documented field order
     app.url_map.converters["int"] = IdConverter  # before any blueprint adds its routes
     return settings

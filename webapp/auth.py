@@ -21,17 +21,12 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from core import ratelimit
-from core.errors import RateLimited
-from core.moderation import accounts
+from core.moderation import accounts, throttle
 from core.moderation.accounts import Identity
 from webapp.security import csrf_token, csrf_valid
 from webapp.sessions import get_session
 
 bp = Blueprint("auth", __name__, url_prefix="/moderation")
-
-#: Login attempts allowed per client address and per account name in one window.
-LOGIN_LIMIT_PER_IP, LOGIN_LIMIT_PER_NAME, LOGIN_WINDOW = 20, 10, 300
 
 
 def current_identity() -> Identity | None:
@@ -41,6 +36,7 @@ def current_identity() -> Identity | None:
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             identity = accounts.resolve(get_session(), header[7:].strip(), "token")
+            get_session().commit()  # keep the token's last use even when the request only reads
             g.auth_kind = "token"
         elif session.get("sid"):
             identity = accounts.resolve(get_session(), session["sid"], "session")
@@ -97,24 +93,26 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=("GET", "POST"))
 def login() -> ResponseReturnValue:
-    """Show the login form; on POST check the password (throttled) and start a fresh session."""
+    """Show the login form; on POST check the password (unless throttled) and start a fresh session."""
     if request.method == "POST":
         name = request.form.get("name", "")[:100]
         password = request.form.get("password", "")[:1000]
+        address = request.remote_addr or "unknown"
         db = get_session()
-        try:
-            ratelimit.hit(db, f"login-ip:{request.remote_addr}", LOGIN_LIMIT_PER_IP, LOGIN_WINDOW)
-            ratelimit.hit(db, f"login-name:{name.lower()}", LOGIN_LIMIT_PER_NAME, LOGIN_WINDOW)
-        except RateLimited as exc:
-            db.rollback()
-            flash(f"Too many login attempts. Try again in {exc.retry_after} seconds.")
-            return render_template("auth/login.html", name=name), 429, {"Retry-After": str(exc.retry_after)}
-        db.commit()  # failed attempts must count even though no login happens
+        wait = throttle.retry_after(db, name, address)
+        if wait:
+            # The password is not even looked at: guessing during the wait teaches nothing and costs nothing.
+            current_app.logger.warning("Throttled moderator login for %r from %s (%d s)", name, address, wait)
+            flash(f"Too many failed logins. Try again in {wait} seconds.")
+            return render_template("auth/login.html", name=name), 429, {"Retry-After": str(wait)}
         identity = accounts.authenticate(db, name, password)
         if identity is None:
-            current_app.logger.warning("Failed moderator login for %r from %s", name, request.remote_addr)
+            throttle.record_failure(db, name, address)
+            db.commit()
+            current_app.logger.warning("Failed moderator login for %r from %s", name, address)
             flash("Unknown name or wrong password.")
             return render_template("auth/login.html", name=name), 401
+        throttle.record_success(db, name, address)
         if session.get("sid"):
             accounts.close_session(db, session["sid"])
         sid = accounts.open_session(db, identity)

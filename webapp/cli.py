@@ -1,8 +1,10 @@
-"""`flask --app webapp moderators create|token|list|disable`."""
+"""`flask --app webapp moderators create|token|tokens|revoke-token|list|disable`."""
 
 from __future__ import annotations
 
+import re
 import sys
+from datetime import datetime, timedelta
 
 import click
 from flask import Flask
@@ -13,6 +15,8 @@ from core.moderation import accounts
 from core.storage import db
 
 group = AppGroup("moderators", help="Manage moderator accounts.")
+#: Units of --expires-in: hours, days, weeks.
+UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 
 def fail(message: str) -> None:
@@ -40,17 +44,62 @@ def create(name: str, password_stdin: bool, role: str) -> None:
     click.echo(f"Created {role} {name}.")
 
 
+def lifetime(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta | None:
+    """Parse --expires-in: ``90d``, ``12h``, ``2w``, or ``never`` (None)."""
+    if value.strip().lower() == "never":
+        return None
+    match = re.fullmatch(r"\s*(\d{1,5})\s*([hdw])\s*", value.lower())
+    if not match or int(match[1]) == 0:
+        raise click.BadParameter("a positive number of hours, days or weeks (12h, 90d, 2w), or 'never'")
+    return timedelta(**{UNITS[match[2]]: int(match[1])})
+
+
+def when(moment: datetime | None, none: str) -> str:
+    """Return *moment* as ISO 8601 to the second, or *none*."""
+    return moment.isoformat(timespec="seconds") if moment else none
+
+
 @group.command("token")
 @click.argument("name")
 @click.option("--label", default=None, help="A note to recognise the token by.")
-def token(name: str, label: str | None) -> None:
+@click.option("--expires-in", "expires_in", default="90d", show_default=True, callback=lifetime,
+              help="Lifetime: 12h, 90d, 2w, or 'never'.")
+def token(name: str, label: str | None, expires_in: timedelta | None) -> None:
     """Print a new API token for NAME (shown once; only its hash is stored)."""
     try:
         with db.session_scope() as session:
-            secret = accounts.issue_token(session, name, label)
+            secret = accounts.issue_token(session, name, label, expires_in)
     except (NotFound, Conflict) as exc:
         fail(str(exc))
     click.echo(secret)
+
+
+@group.command("tokens")
+@click.argument("name")
+def tokens(name: str) -> None:
+    """List NAME's API tokens: id, label, created, expires, last used (never the tokens themselves)."""
+    try:
+        with db.session_scope() as session:
+            rows = accounts.list_tokens(session, name)
+    except NotFound as exc:
+        fail(str(exc))
+    click.echo("id\tlabel\tcreated\texpires\tlast used")
+    for row in rows:
+        click.echo(f"{row.id}\t{row.label or '-'}\t{when(row.created_at, '-')}\t{when(row.expires_at, 'never')}"
+                   f"\t{when(row.last_used_at, 'never')}")
+
+
+@group.command("revoke-token")
+@click.argument("name")
+@click.argument("token_id", type=int)
+def revoke_token(name: str, token_id: int) -> None:
+    """Revoke API token TOKEN_ID of NAME (see `tokens`); the account and its other tokens keep working."""
+    try:
+        with db.session_scope() as session:
+            accounts.revoke_token(session, name, token_id)
+    except NotFound as exc:
+        fail(str(exc))
+    click.echo(f"Revoked token {token_id} of {name}.")
 
 
 @group.command("list")
@@ -59,7 +108,7 @@ def list_() -> None:
     with db.session_scope() as session:
         for moderator in accounts.list_all(session):
             state = "disabled" if moderator.disabled else "active"
-            last = moderator.last_login_at.isoformat(timespec="seconds") if moderator.last_login_at else "never"
+            last = when(moderator.last_login_at, "never")
             click.echo(f"{moderator.name}\t{moderator.role}\t{state}\tlast login: {last}")
 
 

@@ -1,4 +1,4 @@
-"""Security by default: cookie flags, CSRF tokens on every form, CSP and anti-framing headers."""
+"""Security by default: cookie flags, CSRF tokens on every form, CSP, anti-framing, no-store and HSTS headers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import Flask, Response, abort, request, session
+from flask import Flask, Response, abort, current_app, request, session
+
+from core.moderation import passwords
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -15,6 +17,9 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: Moderator pages and API answers hold private data: no browser or proxy may keep a copy.
+PRIVATE_PREFIXES = ("/moderation", "/api/moderation")
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def csrf_token() -> str:
@@ -38,19 +43,22 @@ def protect_forms() -> None:
 
 
 def add_headers(response: Response) -> Response:
-    """Set CSP, anti-framing and no-sniff headers on every response."""
+    """Set CSP, anti-framing and no-sniff headers on every response; no-store on moderators'; HSTS in production."""
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith("/moderation"):
-        response.headers.setdefault("Cache-Control", "no-store")
+    if request.path.startswith(PRIVATE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["PARLEY"].is_production:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Configure session cookies and register the CSRF check and the headers."""
+    """Configure session cookies and the password hashing cost; register the CSRF check and the headers."""
     production = app.config["PARLEY"].is_production
+    passwords.configure(app.config["PARLEY"].password_scrypt_n)
     app.config.update(
         SESSION_COOKIE_NAME="parley_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -57,6 +57,18 @@ def ping(url: str, timeout: float = 1.0) -> None:
         pass
 
 
+def failure_reason(exc: BrokerUnavailable) -> str:
+    """Name why the broker failed without its text: "refused" (credentials, vhost) or "unreachable"."""
+    cause = exc.__cause__
+    refused = (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError,
+               pika.exceptions.AuthenticationError)
+    if isinstance(cause, refused):
+        return "refused"
+    if isinstance(cause, pika.exceptions.ConnectionClosedByBroker) and cause.reply_code in (403, 530):
+        return "refused"
+    return "unreachable"
+
+
 def queue_depths(url: str) -> dict[str, int | None]:
     """Return ready messages per queue by passive declare (None where the queue does not exist)."""
     depths: dict[str, int | None] = {}

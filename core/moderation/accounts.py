@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound, ValidationError
+from core.moderation import passwords
 from core.moderation.passwords import check_password, hash_password
 from core.storage.models import Credential, Moderator, utcnow
 
@@ -20,12 +21,21 @@ ROLES = ("moderator", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,100}$")
 MIN_PASSWORD = 10
 SESSION_LIFETIME = timedelta(hours=12)
+#: How long a new API token works unless the operator asks otherwise.
+TOKEN_LIFETIME = timedelta(days=90)
+#: A token's last use is written at most this often (not on every request).
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(n: int) -> str:
     """A hash to compare against when the name is unknown, so both paths cost the same."""
-    return hash_password("not-a-password-" + secrets.token_hex(8))
+    return hash_password("not-a-password-" + secrets.token_hex(8), n)
+
+
+def _naive(moment: datetime) -> datetime:
+    """Drop the time zone (SQLite returns naive UTC datetimes, PostgreSQL aware ones)."""
+    return moment.replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,12 @@ def disable(session: Session, name: str) -> None:
 def authenticate(session: Session, name: str, password: str) -> Identity | None:
     """Return the identity for a correct name and password of an enabled moderator, else None."""
     moderator = session.scalar(select(Moderator).where(Moderator.name == name))
-    valid = check_password(moderator.password_hash if moderator else _dummy_hash(), password)
+    valid = check_password(moderator.password_hash if moderator else _dummy_hash(passwords.N), password)
     if not valid or moderator is None or moderator.disabled:
         return None
+    if passwords.needs_rehash(moderator.password_hash):
+        # The only moment the plain password is at hand: bring an old hash up to today's cost.
+        moderator.password_hash = hash_password(password)
     moderator.last_login_at = utcnow()
     return Identity(moderator.id, moderator.name, moderator.role)
 
@@ -100,14 +113,39 @@ def _issue(session: Session, moderator_id: int, kind: str, prefix: str, expires:
     return secret
 
 
-def issue_token(session: Session, name: str, label: str | None = None) -> str:
-    """Create an API token for moderator *name*; the plain token is returned once and never stored."""
+def issue_token(session: Session, name: str, label: str | None = None,
+                lifetime: timedelta | None = TOKEN_LIFETIME) -> str:
+    """Create an API token for moderator *name*, valid for *lifetime* (None: until revoked); return it once."""
     moderator = by_name(session, name)
     if moderator.disabled:
         raise Conflict(f"moderator {name} is disabled")
-    token = _issue(session, moderator.id, "token", "pmt_", None)
+    token = _issue(session, moderator.id, "token", "pmt_", utcnow() + lifetime if lifetime else None)
     session.execute(update(Credential).where(Credential.secret_hash == digest(token)).values(label=label))
     return token
+
+
+def list_tokens(session: Session, name: str) -> list[Credential]:
+    """Return the API tokens of moderator *name* (their hashes are no use to anyone), oldest first."""
+    moderator = by_name(session, name)
+    return list(session.scalars(
+        select(Credential).where(Credential.moderator_id == moderator.id, Credential.kind == "token")
+        .order_by(Credential.id)
+    ))
+
+
+def revoke_token(session: Session, name: str, token_id: int) -> None:
+    """Delete API token *token_id* of moderator *name*; raise NotFound; the account and its other tokens stay."""
+    moderator = by_name(session, name)
+    deleted = session.execute(delete(Credential).where(
+        Credential.id == token_id, Credential.moderator_id == moderator.id, Credential.kind == "token"
+    )).rowcount
+    if not deleted:
+        raise NotFound(f"moderator {name} has no token {token_id}")
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    """Delete tokens and login sessions expired at *now* (nightly); return how many."""
+    return session.execute(delete(Credential).where(Credential.expires_at < now)).rowcount or 0
 
 
 def open_session(session: Session, identity: Identity) -> str:
@@ -130,9 +168,12 @@ def resolve(session: Session, secret: str, kind: str) -> Identity | None:
     if row is None:
         return None
     credential, moderator = row
-    expires = credential.expires_at
-    if expires is not None and expires.replace(tzinfo=None) < utcnow().replace(tzinfo=None):
+    now = _naive(utcnow())
+    if credential.expires_at is not None and _naive(credential.expires_at) < now:
         return None
     if moderator.disabled:
         return None
+    last = credential.last_used_at
+    if kind == "token" and (last is None or _naive(last) < now - LAST_USED_PRECISION):
+        credential.last_used_at = utcnow()
     return Identity(moderator.id, moderator.name, moderator.role)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.moderation import audit, checking
+from core.moderation import accounts, audit, checking, throttle
 from core.scheduling import schedule, stats
 from core.storage.db import dialect_insert, session_scope
 from core.storage.models import AuditEvent, Comment, DailyStats, Status, Translation, TranslationStatus, utcnow
@@ -98,7 +98,7 @@ def purge_candidates(session: Session, settings: Settings, now: datetime) -> lis
 
 
 def purge(session: Session, settings: Settings, now: datetime) -> Outcome:
-    """Delete old rejected comments and their translations; audit events keep ids and decisions only."""
+    """Delete old rejected comments (audit events keep ids and decisions only), expired credentials, old failures."""
     ids = purge_candidates(session, settings, now)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
@@ -108,7 +108,9 @@ def purge(session: Session, settings: Settings, now: datetime) -> Outcome:
         )
         session.execute(delete(Translation).where(Translation.comment_id.in_(chunk)))
         session.execute(delete(Comment).where(Comment.id.in_(chunk), Comment.status == Status.REJECTED))
-    detail = {"deleted": len(ids), "ids": ids[:BATCH], "retention_days": settings.retention_rejected_days}
+    detail = {"deleted": len(ids), "ids": ids[:BATCH], "retention_days": settings.retention_rejected_days,
+              "expired_credentials": accounts.purge_expired(session, now),
+              "login_failures": throttle.forget_old(session, now.timestamp())}
     audit.record(session, kind="system", action="purge", actor=audit.SYSTEM, detail=detail)
     return Outcome(detail=detail)
 

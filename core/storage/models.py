@@ -158,6 +158,16 @@ class RateLimit(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class LoginFailure(Base):
+    """Recent failed logins of one (account, client address) pair or of one address: the backoff's state."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[float] = mapped_column(Float)  # time.time() of the latest failure
+
+
 class Moderator(Base):
     """A person who reviews flagged comments; ``role`` is "moderator" or "admin"."""
 
