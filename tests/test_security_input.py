@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from core.moderation import checking, tasks
 from core.storage import db
-from core.storage.models import AuditEvent
+from core.storage.models import AuditEvent, Comment, Status
 from tests import seed
-from tests.clients import api, csrf, login
+from tests.clients import api, csrf, login, post
 from webapp import textview
 
 SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes, int() says no
+AUTHOR_MATCH = [{"source": "author", "words": ["fuck"], "censored": "**** Face"}]
 
 
 @pytest.fixture
@@ -27,10 +29,95 @@ def logged_in(client, token):  # type: ignore[no-untyped-def]
     return client
 
 
+def flagged_details(comment_id: int) -> list[dict]:
+    """Return the detail of each "flagged" audit event of a comment."""
+    with db.session_scope() as session:
+        return list(session.scalars(select(AuditEvent.detail).where(
+            AuditEvent.comment_id == comment_id, AuditEvent.action == "flagged")))
+
+
+def row(comment_id: int) -> tuple[str, list | None]:
+    """Return (status, matched_words) of a comment."""
+    with db.session_scope() as session:
+        comment = session.get(Comment, comment_id)
+        return comment.status, comment.matched_words
+
+
+def author_flagged() -> int:
+    """Insert a comment flagged for its author name "Fuck Face" only, as the check leaves it; return its id."""
+    comment_id = seed.comment("nice", words=[], author="Fuck Face")
+    with db.session_scope() as session:
+        session.get(Comment, comment_id).matched_words = AUTHOR_MATCH
+    return comment_id
+
+
 def audit_count() -> int:
     """Return how many audit events exist."""
     with db.session_scope() as session:
         return session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+# ---- the author name is public text: checked with the body --------------------------------------
+
+def test_a_profane_author_flags_the_comment_and_says_the_author_matched(client, token):
+    # Given: the POST of the issue, and two more
+    ids = {name: post(client, {"thread": "t", "author": author, "body": body}).get_json()["id"]
+           for name, author, body in [("author", "Fuck Shit Cunt", "nice"), ("both", "Sh1t Head", "what the fuck"),
+                                      ("clean", "Scunthorpe Hancock", "assess the class")]}
+    # When: a worker checks them (one batch: the prepared statement on PostgreSQL, one by one on SQLite)
+    out = checking.check_comments(list(ids.values()), max_attempts=3)
+    # Then: the author name alone flags a comment, and the record says where the words were found
+    assert {name: out[i].status for name, i in ids.items()} == {
+        "author": Status.FLAGGED, "both": Status.FLAGGED, "clean": Status.PUBLISHED}
+    assert row(ids["author"]) == (Status.FLAGGED, [
+        {"source": "author", "words": ["fuck", "shit", "cunt"], "censored": "**** **** ****"}])
+    assert flagged_details(ids["author"]) == [
+        {"words": ["fuck", "shit", "cunt"], "source": "author", "author_words": ["fuck", "shit", "cunt"]}]
+    assert flagged_details(ids["both"]) == [
+        {"words": ["fuck", "shithead"], "source": "body+author", "author_words": ["shithead"]}]
+    assert row(ids["clean"]) == (Status.PUBLISHED, []) and flagged_details(ids["clean"]) == []
+    # The moderator sees the name as written, and that it matched; the public view hides it (policy hold)
+    full = api(client, "get", f"/api/moderation/comments/{ids['author']}", token).get_json()
+    assert (full["author"], full["author_flagged"], full["author_matched_words"], full["matched_words"]) == (
+        "Fuck Shit Cunt", True, ["fuck", "shit", "cunt"], [])
+    assert full["censored_author"] == "**** **** ****"
+    clean = api(client, "get", f"/api/moderation/comments/{ids['clean']}", token).get_json()
+    assert (clean["author_flagged"], clean["author_matched_words"], clean["censored_author"]) == (False, [], None)
+    public = client.get(f"/api/comments/{ids['author']}").get_json()
+    assert (public["author"], public["body"]) == ("**** **** ****", None)
+    assert client.get(f"/api/comments/{ids['clean']}").get_json()["author"] == "Scunthorpe Hancock"
+
+
+def test_under_censor_a_flagged_comment_shows_its_author_censored_like_its_body(stack, clean_db):
+    from webapp import create_app
+
+    client = create_app({"PARLEY": stack.settings(moderation_policy="censor"), "TESTING": True}).test_client()
+    comment_id = post(client, {"thread": "t", "author": "Ada the shit", "body": "damn fine"}).get_json()["id"]
+    checking.check_comments([comment_id], max_attempts=3)
+    public = client.get(f"/api/comments/{comment_id}").get_json()
+    assert (public["status"], public["author"], public["body"]) == (Status.FLAGGED, "Ada the ****", "**** fine")
+    listed = client.get("/api/threads/t/comments").get_json()["comments"]
+    assert [(c["author"], c["body"]) for c in listed] == [("Ada the ****", "**** fine")]
+    # Approved by a moderator: the name is shown as written, like the body
+    seed.decision(comment_id, "approve", "alice")
+    assert client.get(f"/api/comments/{comment_id}").get_json()["author"] == "Ada the shit"
+
+
+def test_the_pages_show_that_the_author_name_matched(logged_in):
+    comment_id = author_flagged()
+    for path in ("/moderation/", f"/moderation/comments/{comment_id}"):
+        html = logged_in.get(path).text
+        assert "<mark>Fuck</mark> Face" in html and "matched" in html
+    assert "Matched in the author name" in logged_in.get(f"/moderation/comments/{comment_id}").text
+
+
+def test_a_rescan_keeps_a_comment_flagged_for_its_author_name(token):
+    comment_id = author_flagged()
+    with db.session_scope() as session:
+        task_id = tasks.create(session, tasks.RESCAN, {}, "alice").id
+    result = tasks.run(task_id)
+    assert (result["flagged"], result["unflagged"]) == (0, 0)
+    assert row(comment_id) == (Status.FLAGGED, AUTHOR_MATCH)
 
 
 # ---- junk numbers and shapes in moderator parameters: 400, never 500 -----------------------------

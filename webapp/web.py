@@ -10,7 +10,7 @@ from flask import Flask, current_app, request
 from gunicorn.http.errors import ParseException as FramingError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core.comments import views
+from core.comments import matches, views
 from core.config import Settings
 from core.errors import Conflict, NotFound, ValidationError
 from core.messaging.dispatch import Dispatcher, get_dispatcher
@@ -104,8 +104,8 @@ def comment_warnings(comment: Comment) -> list[str]:
 
 
 def all_matched_words(comment: Comment) -> list[str]:
-    """Return the words matched in a comment and in its translations, each once."""
-    words = list(comment.matched_words or [])
+    """Return the words matched in a comment (body and author name) and in its translations, each once."""
+    words = matches.body_words(comment.matched_words) + matches.author_words(comment.matched_words)
     for translation in comment.translations:
         words += translation.matched_words or []
     return list(dict.fromkeys(words))
@@ -114,7 +114,7 @@ def all_matched_words(comment: Comment) -> list[str]:
 FILTERS = {
     "show_text": textview.show_text, "text_warnings": textview.warnings, "iso": views.iso, "when": when,
     "duration": duration, "detail_text": detail_text, "comment_warnings": comment_warnings,
-    "all_matched_words": all_matched_words,
+    "all_matched_words": all_matched_words, "body_words": matches.body_words, "author_words": matches.author_words,
 }
 
 

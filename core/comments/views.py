@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from core.comments import matches
 from core.comments.reading import visible_statuses
 from core.comments.validation import NewComment
 from core.storage.models import Comment, Status, TranslationStatus
@@ -34,7 +35,7 @@ def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = N
     return {
         "id": comment.id,
         "thread": comment.thread,
-        "author": comment.author,
+        "author": public_author(comment),
         "lang": comment.lang,
         "status": comment.status,
         "body": body,
@@ -42,6 +43,14 @@ def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = N
         "updated_at": iso(comment.updated_at),
         "translations": translations,
     }
+
+
+def public_author(comment: Comment) -> str:
+    """Return the author name as anyone sees it: censored while a name that matched is not approved."""
+    match = matches.author_match(comment.matched_words)
+    if match is None or comment.status == Status.PUBLISHED:
+        return comment.author
+    return str(match.get("censored") or "****")
 
 
 def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: datetime) -> dict[str, Any]:
@@ -64,9 +73,14 @@ def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: da
 def full_view(comment: Comment) -> dict[str, Any]:
     """Return everything a moderator sees of *comment*."""
     view = public_view(comment, "censor")
+    view["author"] = comment.author
     view["body"] = comment.body
     view["censored_body"] = comment.censored_body
-    view["matched_words"] = comment.matched_words or []
+    view["matched_words"] = matches.body_words(comment.matched_words)
+    author = matches.author_match(comment.matched_words)
+    view["author_flagged"] = author is not None
+    view["author_matched_words"] = list(author["words"]) if author else []
+    view["censored_author"] = author["censored"] if author else None
     view["check_error"] = comment.check_error
     view["translations"] = {
         t.lang: {"status": t.status, "text": t.text, "reason": t.reason, "matched_words": t.matched_words or []}

@@ -7,19 +7,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ARRAY, BigInteger, ColumnElement, Update, any_, bindparam, update
 from sqlalchemy.orm import Session
 
-from core.comments import reading
+from core.comments import matches, reading
 from core.moderation import audit, wordlists
 from core.storage import db
 from core.storage.models import Comment, Status, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
-    from core.profanity.engine import Verdict
+    from core.profanity.engine import Engine, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def _claim(ids: ColumnElement[bool]) -> Update:
               & (_comments.c.updated_at > bindparam("busy_since"))),
         )
         .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
-        .returning(_comments.c.id, _comments.c.body, _comments.c.check_attempts,
+        .returning(_comments.c.id, _comments.c.body, _comments.c.author, _comments.c.check_attempts,
                    wordlists.VERSION.scalar_subquery())
     )
 
@@ -61,25 +61,60 @@ _CLAIM_PG = Prepared.of(
 _RECORD_PG = Prepared("parley_record_checks", (
     "WITH v AS ("
     " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:censored AS text[]),"
-    "                      CAST(:words AS text[]), CAST(:profane AS boolean[]))"
-    "   AS v(id, status, censored, words, profane)"
+    "                      CAST(:words AS text[]), CAST(:profane AS boolean[]), CAST(:details AS text[]))"
+    "   AS v(id, status, censored, words, profane, detail)"
     "), rec AS ("
     " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
     "   checked_at = :now, flagged_at = CASE WHEN v.profane THEN CAST(:now AS timestamptz) END, updated_at = :now"
     # ANY(:ids) bounds the rows the planner joins even with stale statistics (docs/BENCHMARKS.md, fix 7).
     " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
     "   AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
-    " RETURNING c.id, v.profane, v.words"
+    " RETURNING c.id, v.profane, v.detail"
     "), audit AS ("
     " INSERT INTO audit_events (comment_id, kind, action, actor, reason, detail, dedupe_key, redacted, at)"
-    " SELECT id, 'system', 'flagged', :system, NULL,"
-    "        json_build_object('words', CAST(words AS JSON), 'source', 'body'), 'flagged:' || id, false, :now"
+    " SELECT id, 'system', 'flagged', :system, NULL, CAST(detail AS JSON), 'flagged:' || id, false, :now"
     " FROM rec WHERE profane ON CONFLICT (dedupe_key) DO NOTHING"
     ") SELECT rec.id, (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t"
     "                  WHERE t.comment_id = rec.id AND t.status = :t_pending) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
-    "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
+    "details": "text[]", "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
 
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the engine found in one comment: in its body and in its author name (both are public text)."""
+
+    body: Verdict
+    author: Verdict
+
+    @property
+    def profane(self) -> bool:
+        """Tell whether the body or the author name matched."""
+        return self.body.profane or self.author.profane
+
+    @property
+    def censored(self) -> str:
+        """Return the censored body."""
+        return self.body.censored
+
+    @property
+    def stored(self) -> list[Any]:
+        """Return the ``matched_words`` value: the body's words, then the author name's match (if any)."""
+        return matches.stored(self.body.words, self.author.words, self.author.censored)
+
+    def detail(self) -> dict[str, Any]:
+        """Return the "flagged" audit detail: every matched word, where they matched, and the author name's."""
+        detail: dict[str, Any] = {"words": list(dict.fromkeys(self.body.words + self.author.words)),
+                                  "source": matches.sources(self.body.words, self.author.words)}
+        if self.author.words:
+            detail["author_words"] = self.author.words
+        return detail
+
+
+def examine(engine: Engine, body: str, author: str) -> Found:
+    """Check a comment's *body* and its *author* name with *engine*."""
+    return Found(engine.check(body), engine.check(author))
 
 
 @dataclass(frozen=True)
@@ -104,16 +139,16 @@ def check_comments(
             claimed = connection.execute(_CLAIM, params).all()
     if not claimed:
         return {}
-    engine = wordlists.engine_at(claimed[0][3])
-    verdicts: dict[int, Verdict] = {}
+    engine = wordlists.engine_at(claimed[0][4])
+    verdicts: dict[int, Found] = {}
     outcomes: dict[int, Checked | Exception] = {}
-    for comment_id, body, attempts, _version in claimed:
+    for comment_id, body, author, attempts, _version in claimed:
         if attempts > max_attempts:
             with db.session_scope() as session:
                 hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times")
             continue
         try:
-            verdicts[comment_id] = engine.check(body)
+            verdicts[comment_id] = examine(engine, body, author)
         except Exception as exc:  # not handled: raised in this comment's own message only
             # One comment the engine chokes on must not fail its batch-mates: they would be retried with it,
             # batched with it again, and run out of attempts for a fault that is not theirs.
@@ -125,24 +160,25 @@ def check_comments(
     return outcomes
 
 
-def _status(verdict: Verdict) -> str:
+def _status(verdict: Found) -> str:
     """Return the status a comment gets from its *verdict*."""
     return Status.FLAGGED if verdict.profane else Status.PUBLISHED
 
 
-def _record_pg(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
+def _record_pg(verdicts: dict[int, Found]) -> dict[int, list[str]]:
     """Store a batch of verdicts in one statement; return the pending translations of those stored."""
     ids, batch = list(verdicts), list(verdicts.values())
     with db.autocommit() as connection:
         rows = _RECORD_PG.execute(connection, {
             "ids": ids, "statuses": [_status(v) for v in batch], "censored": [v.censored for v in batch],
-            "words": [json.dumps(v.words) for v in batch], "profane": [v.profane for v in batch], "now": utcnow(),
+            "words": [json.dumps(v.stored) for v in batch], "profane": [v.profane for v in batch],
+            "details": [json.dumps(v.detail()) for v in batch], "now": utcnow(),
             "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
         }).all()
     return {comment_id: langs.split(",") if langs else [] for comment_id, langs in rows}
 
 
-def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
+def _record_each(verdicts: dict[int, Found]) -> dict[int, list[str]]:
     """Store a batch of verdicts one comment at a time, in one transaction (SQLite)."""
     recorded = {}
     with db.session_scope() as session:
@@ -152,15 +188,15 @@ def _record_each(verdicts: dict[int, Verdict]) -> dict[int, list[str]]:
     return recorded
 
 
-def record_check(session: Session, comment_id: int, verdict: Verdict) -> bool:
-    """Store the profanity verdict unless the comment was already checked, held or decided."""
+def record_check(session: Session, comment_id: int, verdict: Found) -> bool:
+    """Store what the check found unless the comment was already checked, held or decided."""
     now = utcnow()
     applied = session.execute(
         update(Comment)
         .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
         .values(
             status=_status(verdict),
-            censored_body=verdict.censored, matched_words=verdict.words, checked_at=now,
+            censored_body=verdict.censored, matched_words=verdict.stored, checked_at=now,
             flagged_at=now if verdict.profane else None, updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -168,7 +204,7 @@ def record_check(session: Session, comment_id: int, verdict: Verdict) -> bool:
     if applied and verdict.profane:
         audit.record(
             session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment_id,
-            detail={"words": verdict.words, "source": "body"}, dedupe_key=f"flagged:{comment_id}",
+            detail=verdict.detail(), dedupe_key=f"flagged:{comment_id}",
         )
     return bool(applied)
 

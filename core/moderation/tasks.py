@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound
-from core.moderation import audit, wordlists
+from core.moderation import audit, checking, wordlists
 from core.storage.db import session_scope
 from core.storage.models import Comment, Status, Task, Translation, TranslationStatus, utcnow
 
@@ -121,7 +121,7 @@ def run(task_id: int) -> dict[str, Any] | None:
                 break
             texts = _texts(session, rows)
             for row in rows:
-                verdict = engine.check(row.body)
+                verdict = checking.examine(engine, row.body, row.author)
                 profane = verdict.profane or any(engine.check(t).profane for t in texts[row.id])
                 if profane and row.status == Status.PUBLISHED:
                     result[flag_key] += 1
@@ -141,20 +141,20 @@ def run(task_id: int) -> dict[str, Any] | None:
     return result
 
 
-def _reclassify(session: Session, row: Comment, profane: bool, verdict: Any, task_id: int) -> None:
+def _reclassify(session: Session, row: Comment, profane: bool, verdict: checking.Found, task_id: int) -> None:
     """Flag or unflag one undecided comment after a rescan (guarded: decisions always win)."""
     now = utcnow()
     new_status = Status.FLAGGED if profane else Status.PUBLISHED
     changed = session.execute(
         update(Comment)
         .where(Comment.id == row.id, Comment.status == row.status, Comment.decision.is_(None))
-        .values(status=new_status, censored_body=verdict.censored, matched_words=verdict.words,
+        .values(status=new_status, censored_body=verdict.censored, matched_words=verdict.stored,
                 flagged_at=now if profane else None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed:
         audit.record(
             session, kind="system", action="flagged" if profane else "unflagged", actor=audit.SYSTEM,
-            comment_id=row.id, detail={"source": "rescan", "task": task_id, "words": verdict.words},
+            comment_id=row.id, detail={**verdict.detail(), "source": "rescan", "task": task_id},
             dedupe_key=f"rescan:{task_id}:{row.id}",
         )
