@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,20 +67,25 @@ def _cron(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of IP addresses and CIDR networks (normalised, e.g. ``10.0.0.0/8``)."""
+    networks = []
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or CIDR networks, got {item!r}") from None
+    return tuple(dict.fromkeys(networks))
 
 
-def _cron(env: Mapping[str, str], name: str, default: str) -> str:
-    value = " ".join(env.get(name, "").split()) or default
-    fields = value.split(" ")
-    allowed = set("0123456789*/,-")
-    if len(fields) != 5 or not all(field and set(field) <= allowed for field in fields):
-        raise ConfigError(f"{name} must be a 5-field numeric cron expression (UTC), got {value!r}")
-    return value
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """TRUSTED_PROXIES; the legacy PROXY_HOPS alone means a proxy on this host (loopback), as it was used."""
+    trusted = _networks(env, "TRUSTED_PROXIES")
+    if not trusted and _int(env, "PROXY_HOPS", 0):
+        return ("127.0.0.1/32", "::1/128")
+    return trusted
 
 
 def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -112,6 +118,8 @@ class Settings:
     publish_timeout_seconds: float = 1.5
     rate_limit_per_minute: int = 30
     proxy_hops: int = 0
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_token: str = ""
     stuck_after_seconds: int = 300
     redispatch_max_attempts: int = 5
     retention_rejected_days: int = 30
@@ -125,6 +133,8 @@ class Settings:
     prometheus_multiproc_dir: str = ""
     worker_metrics: bool = True
     scheduler_health_port: int = 0
+    scheduler_health_host: str = "127.0.0.1"
+    worker_metrics_host: str = "127.0.0.1"
     password_scrypt_n: int = 2**17
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -159,6 +169,8 @@ class Settings:
             publish_timeout_seconds=_float(env, "PUBLISH_TIMEOUT_SECONDS", 1.5),
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 30),
             proxy_hops=_int(env, "PROXY_HOPS", 0),
+            trusted_proxies=_trusted_proxies(env),
+            metrics_token=env.get("METRICS_TOKEN", "").strip(),
             stuck_after_seconds=_int(env, "STUCK_AFTER_SECONDS", 300, minimum=1),
             redispatch_max_attempts=_int(env, "REDISPATCH_MAX_ATTEMPTS", 5, minimum=1),
             retention_rejected_days=_int(env, "RETENTION_REJECTED_DAYS", 30, minimum=0),
@@ -172,6 +184,9 @@ class Settings:
             prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
             worker_metrics=env.get("WORKER_METRICS", "1").strip().lower() not in ("0", "false", "no", "off"),
             scheduler_health_port=_int(env, "SCHEDULER_HEALTH_PORT", 9192),
+            scheduler_health_host=env.get("SCHEDULER_HEALTH_HOST", "").strip() or "127.0.0.1",
+            # Dramatiq's own variable (its default is 0.0.0.0); Parley's worker binds loopback unless it is set.
+            worker_metrics_host=env.get("dramatiq_prom_host", "").strip() or "127.0.0.1",
             password_scrypt_n=_power_of_two(env, "PASSWORD_SCRYPT_N", 2**17, 2**14, 2**20),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )
