@@ -195,6 +195,9 @@ def test_every_evasion_class_is_detected(engine):
         "f\u0332u\u0332c\u0332k\u0332", "fuсk", "ѕhit", "ΑSS", "f.u.c.k", "f u c k", "f-u-c-k", "f_u_c_k", "f/u/c/k",
         "m o t h e r f u c k e r", "fuuuuuck", "shiiiiit", "f'u'c'k", "shit'll", "a$$$$", "f u u u c k", '"fuck"',
         "fuck's", "sexxx", "jerkkk", "fu ck", "b i t c h", "s.h.i.t",
+        # symbols for letters: better-profanity's own ($ @ 0 1 3 4 5 7) and ! ¡ | + inside a word
+        "@$$", "$hit", "5h1t", "c0ck", "sh!t", "b!tch", "d!ck", "sh|t", "b!+ch", "t!ts", "cl!t", "p!ss", "b¡tch",
+        "Sh!T", "sh!iiit",
     ]
     for text in evasions:
         assert engine.check(text).profane, text
@@ -210,6 +213,11 @@ FALSE_POSITIVES = [
     "good", "Good", "assess", "rapper", "Bonner", "gall", "inbreed", "leech",
     # a quote inside a word keeps it one word: these would otherwise read as tits, shit, tit
     "isn't its", "it's hit", "don't it's", "rock'n'roll", "won't", "you're", "o'clock",
+    # ! | + are letters only inside a word: at its ends they stay punctuation, and elsewhere they are just text
+    "hi!", "Hello!!", "Wow!Great", "Yahoo!Mail", "yes!!!", "!important", "C++ rocks", "1+1=2", "3+4", "a|b|c",
+    "rock|roll", "salt+pepper", "home | about | contact", "| col | col |", "x || y", "a+b", "n!", "5! is 120",
+    "$5 off", "$5.99", "5$", "€5", "@home", "@alice thanks!", "3:0 win", "3-0", "bob@example.com",
+    "bob+tag@example.com", "50% off! yes!!", "Pass!", "class!", "Essex!", "assess|assume", "grass+bass",
 ]
 
 
@@ -217,6 +225,13 @@ FALSE_POSITIVES = [
 def test_known_false_positives_stay_clean(text, engine):
     verdict = engine.check(text)
     assert not verdict.profane and verdict.censored == text and verdict.matches == ()
+
+
+def test_symbols_for_letters_count_only_inside_a_word(engine):
+    assert engine.censor("shit! hi! sh!t!") == "****! hi! ****!"
+    assert engine.censor("well, b!tch.") == "well, ****."
+    assert [m.word for m in engine.check("b!+ch and sh|t and fu!ck").matches] == ["bitch", "shit", "fuck"]
+    assert engine.check("What a b!tch").matches == (Match("bitch", 7, 12),)  # offsets in the raw text
 
 
 def test_normalisation_flags_whatever_better_profanity_flags(corpus, reference, engine):
@@ -431,6 +446,8 @@ PATHOLOGICAL: dict[str, Callable[[int], str]] = {
     "combining marks": lambda n: ("a\u0301" * n)[:n],
     "zero width": lambda n: ("f\u200b" * n)[:n],
     "profane words": lambda n: ("fuck " * n)[:n],
+    "symbols inside words": lambda n: ("b!+ch|" * n)[:n],
+    "letters and bangs": lambda n: ("u!" * n)[:n],
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.profanity.lexicon import CENSOR, Span, build_lexicon
 from core.profanity.match import find_matches
-from core.profanity.normalize import is_dropped_mark, normalize_char, normalize_text
+from core.profanity.normalize import inner_leet, is_dropped_mark, normalize_char, normalize_text
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,9 @@ class Engine:
         """Return the verdict with the extra normalisation; offsets and censoring refer to *raw*."""
         norm, starts = normalize_text(raw)
         spans = self._raw_spans(find_matches(self._lex, norm), starts, raw)
+        leet = inner_leet(norm)
+        if leet is not None:  # "sh!t", "b!+ch": read again with those symbols as letters (same offsets)
+            spans = _union(spans, self._raw_spans(find_matches(self._lex, leet), starts, raw))
         if not raw.isascii():
             # NFKC turns some separators into letters ("go²damn" reads "go2damn", "ǅ" reads "dž"),
             # which may hide a word better-profanity sees. Read such texts a second time with those

@@ -44,6 +44,24 @@ _MARKS = frozenset({"Mn", "Me"})
 _IRREGULAR = re.compile("[^\x01]")  # in the string of normalised lengths: a character that is not one-to-one
 
 
+# Symbols that stand for a letter inside a word, beyond better-profanity's CHARS_MAPPING: "sh!t", "b!+ch",
+# "he||o". They are separators for better-profanity, and at either end of a word they are punctuation
+# ("shit!", "hi!", "C++"), so only a run between two word characters is read as letters, in a second
+# reading (the first keeps them separators, so "fu!ck" still reads "fu ck" as better-profanity does).
+# "|" becomes "l", which entries accept for "i" too; the replacement keeps every offset.
+_INNER_LEET = re.compile(r"([^\W_]|[$@*])([!¡|+]+)(?=[^\W_]|[$@*])")
+_SYMBOL_IN_WORD = re.compile(r"[!¡|+](?=[^\W_]|[$@*])")  # the cheap screen: a symbol right before a letter
+_LEET_LETTERS = str.maketrans({"!": "i", "¡": "i", "|": "l", "+": "t"})
+
+
+def inner_leet(norm: str) -> str | None:
+    """Return normalised *norm* with "!", "¡", "|" and "+" inside words read as letters, or None if it has none."""
+    if not _SYMBOL_IN_WORD.search(norm):  # "Hi! How are you?" stops here
+        return None
+    read, count = _INNER_LEET.subn(lambda m: m.group(1) + m.group(2).translate(_LEET_LETTERS), norm)
+    return read if count else None
+
+
 @lru_cache(maxsize=65536)
 def normalize_char(ch: str) -> str:
     """Return the normalised form of one raw character ('' when it is dropped)."""
