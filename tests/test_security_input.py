@@ -153,6 +153,12 @@ def test_the_audit_page_ignores_a_junk_comment_id_filter_with_a_message(logged_i
     assert "Filter ignored" in response.text
 
 
+@pytest.mark.parametrize("days", [SUPERSCRIPT_TWO, "1" * 5000])
+def test_the_stats_page_ignores_junk_days_with_a_message(logged_in, days):
+    response = logged_in.get("/moderation/stats", query_string={"days": days})
+    assert response.status_code == 200 and "Days ignored" in response.text
+
+
 @pytest.mark.parametrize("junk", [SUPERSCRIPT_TWO, "1" * 5000, "9" * 23, "0"])
 def test_the_bulk_form_refuses_junk_ids_and_decides_nothing(logged_in, junk):
     comment_id = seed.comment()
