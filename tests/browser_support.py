@@ -11,11 +11,33 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from core.storage import db
 from core.storage.models import Status, utcnow
 from tests import seed
+from tests.support import ROOT
 
 #: Payloads that would run script if any user text reached the page unescaped.
 XSS_BODY = "<script>alert('body')</script><img src=x onerror=\"alert('body-img')\">"
 XSS_AUTHOR = "<img src=x onerror=alert('author')>"
 XSS_TRANSLATION = "<svg onload=alert('translation')></svg><script>alert('tr')</script>"
+
+#: axe-core from the npm registry, installed by scripts/ensure_browser.sh (`make browser`).
+AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Any, context: Any = None) -> list[dict[str, Any]]:
+    """Return axe-core's serious and critical violations on *page* (whole document, or the axe *context*)."""
+    # Each violation is axe's dict (id, impact, help, nodes with target and html); shadow roots are checked too.
+    if not AXE_JS.exists():
+        raise FileNotFoundError(f"{AXE_JS} is missing: run `make browser` (scripts/ensure_browser.sh)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("async (context) => await axe.run(context || document, {resultTypes: ['violations']})",
+                           context)
+    return [violation for violation in result["violations"] if violation["impact"] in ("serious", "critical")]
+
+
+def describe_violations(violations: list[dict[str, Any]]) -> str:
+    """Return a readable summary of axe violations for an assertion message."""
+    return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
+                     for v in violations)
 
 
 class LiveServer:
