@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -18,6 +22,37 @@ XSS_BODY = "<script>alert('body')</script><img src=x onerror=\"alert('body-img')
 XSS_AUTHOR = "<img src=x onerror=alert('author')>"
 XSS_TRANSLATION = "<svg onload=alert('translation')></svg><script>alert('tr')</script>"
 
+#: Debian's chromium, which Playwright drives (scripts/ensure_browser.sh installs it).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Yield a headless chromium (Playwright), or skip the test when chromium or Playwright is missing."""
+    import pytest
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (make browser)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def login(page: Any, name: str = "alice") -> None:
+    """Log in through the moderator form and land on the queue."""
+    page.goto("/moderation/login")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(seed.PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/moderation/$"))
+
+
 #: axe-core from the npm registry, installed by scripts/ensure_browser.sh (`make browser`).
 AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -28,7 +63,8 @@ def axe_violations(page: Any, context: Any = None) -> list[dict[str, Any]]:
     if not AXE_JS.exists():
         raise FileNotFoundError(f"{AXE_JS} is missing: run `make browser` (scripts/ensure_browser.sh)")
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE_JS))
+        # Evaluated through the DevTools protocol, not a <script> tag: the pages' strict CSP would block that.
+        page.evaluate(f"() => {{ {AXE_JS.read_text()}\n }}")
     result = page.evaluate("async (context) => await axe.run(context || document, {resultTypes: ['violations']})",
                            context)
     return [violation for violation in result["violations"] if violation["impact"] in ("serious", "critical")]

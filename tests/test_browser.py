@@ -6,7 +6,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,14 +13,18 @@ from sqlalchemy import select
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Task
 from tests import seed
-from tests.browser_support import XSS_AUTHOR, XSS_BODY, XSS_TRANSLATION, LiveServer, seed_showcase
+from tests.browser_support import (
+    XSS_AUTHOR,
+    XSS_BODY,
+    XSS_TRANSLATION,
+    LiveServer,
+    chromium,
+    login,
+    seed_showcase,
+)
 from tests.support import ROOT, free_port
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+pytest.importorskip("playwright.sync_api")
 # The README's screenshots are refreshed only on request (`make screenshots`), so a test run leaves the
 # tree clean; otherwise they go to test-artifacts/ for inspection.
 SCREENSHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") else "test-artifacts") / "screenshots"
@@ -34,12 +37,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("stack", ["sqlite"], 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """A headless chromium shared by the module."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (make browser)")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +72,6 @@ def page(browser, server, stack, clean_db) -> Iterator[object]:  # type: ignore[
     yield tab
     context.close()
     assert tab.errors == [], f"JavaScript errors: {tab.errors}"
-
-
-def login(page, name: str = "alice") -> None:  # type: ignore[no-untyped-def]
-    """Log in through the form and land on the queue."""
-    page.goto("/moderation/login")
-    page.get_by_label("Name").fill(name)
-    page.get_by_label("Password").fill(seed.PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/moderation/$"))
 
 
 def state(comment_id: int) -> tuple[str, str | None, str | None]:
