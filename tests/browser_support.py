@@ -57,8 +57,9 @@ def login(page: Any, name: str = "alice") -> None:
 AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-def axe_violations(page: Any, context: Any = None) -> list[dict[str, Any]]:
-    """Return axe-core's serious and critical violations on *page* (whole document, or the axe *context*)."""
+def axe_violations(page: Any, context: Any = None,
+                   impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
+    """Return axe-core's violations of these *impacts* on *page* (whole document, or the axe *context*)."""
     # Each violation is axe's dict (id, impact, help, nodes with target and html); shadow roots are checked too.
     if not AXE_JS.exists():
         raise FileNotFoundError(f"{AXE_JS} is missing: run `make browser` (scripts/ensure_browser.sh)")
@@ -67,7 +68,7 @@ def axe_violations(page: Any, context: Any = None) -> list[dict[str, Any]]:
         page.evaluate(f"() => {{ {AXE_JS.read_text()}\n }}")
     result = page.evaluate("async (context) => await axe.run(context || document, {resultTypes: ['violations']})",
                            context)
-    return [violation for violation in result["violations"] if violation["impact"] in ("serious", "critical")]
+    return [violation for violation in result["violations"] if violation["impact"] in impacts]
 
 
 def describe_violations(violations: list[dict[str, Any]]) -> str:
