@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start RabbitMQ and PostgreSQL when they are not answering; the test suite needs both.
+# `ensure_services.sh rabbitmq` installs and starts RabbitMQ only (scripts/run.py, `make run`, uses that).
 set -euo pipefail
+only="${1:-}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -15,6 +17,7 @@ if ! port_open 5672; then
   rabbitmq-server -detached
   wait_port 5672 RabbitMQ
 fi
+[ "$only" = rabbitmq ] && exit 0
 
 if ! port_open 5432; then
   echo "PostgreSQL is not running: starting it"

@@ -13,11 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import Settings  # noqa: E402
+from core.config import DEFAULT_BROKER_URL, Settings  # noqa: E402
 from core.logs import configure_logging  # noqa: E402
 
 logger = logging.getLogger("parley.run")
 BIN = Path(sys.executable).parent
+
+
+#: How long `make run` waits for the local RabbitMQ it started to accept connections.
+BROKER_START_SECONDS = 90.0
 
 
 def broker_problem(url: str) -> str | None:
@@ -28,14 +32,39 @@ def broker_problem(url: str) -> str | None:
     return None if result == "ok" else result
 
 
+def start_local_broker() -> bool:
+    """Install (apt-get, when missing) and start the local RabbitMQ with scripts/ensure_services.sh; True if it did."""
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "ensure_services.sh"), "rabbitmq"], check=False)
+    return result.returncode == 0
+
+
+def ensure_broker(url: str, wait_seconds: float = BROKER_START_SECONDS) -> str | None:
+    """Return why RabbitMQ at *url* is unusable, or None; the default local one is started first if it is down."""
+    # A BROKER_URL the user chose is never started for them: it is theirs, and the message says how.
+    problem = broker_problem(url)
+    if problem is None or url != DEFAULT_BROKER_URL:
+        return problem
+    logger.info("No RabbitMQ at the default %s (%s): starting the local one (installing it if needed).",
+                url.split("@")[-1], problem)
+    if not start_local_broker():
+        return "could not be installed or started by scripts/ensure_services.sh"
+    deadline = time.monotonic() + wait_seconds
+    while (problem := broker_problem(url)) is not None and time.monotonic() < deadline:
+        time.sleep(1)
+    return problem
+
+
 def main() -> int:
     """Start the three processes and wait; stop them all when one exits or on Ctrl-C."""
     os.chdir(ROOT)
     settings = Settings.from_env()
     configure_logging(settings)
-    logging.getLogger("pika").setLevel(logging.CRITICAL)  # the message below says it all
-    problem = broker_problem(settings.broker_url)
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    quiet = [logging.getLogger(name) for name in ("pika", "webapp.health")]  # the message below says it all
+    for noisy in quiet:
+        noisy.setLevel(logging.CRITICAL)
+    problem = ensure_broker(settings.broker_url)
+    for noisy in quiet:
+        noisy.setLevel(logging.NOTSET if noisy.name == "webapp.health" else logging.WARNING)
     if problem:
         logger.error(
             "RabbitMQ is not reachable at %s (%s). Start one with `rabbitmq-server -detached` "
