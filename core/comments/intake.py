@@ -23,13 +23,18 @@ logger = logging.getLogger(__name__)
 
 def comment_row(new: NewComment, now: datetime) -> dict[str, Any]:
     """Return the columns of a new comment's row: both writes below take them from here."""
-    return {"thread": new.thread, "author": new.author, "body": new.body, "lang": new.lang, "status": Status.PENDING,
+    return {"thread": new.thread, "author": new.author, "body": new.body, "lang": new.lang,
+            # A honeypot comment is held at once: never checked, never shown (see docs: the widget's hidden field).
+            "status": Status.FLAGGED if new.honeypot else Status.PENDING,
+            "flagged_at": now if new.honeypot else None, "check_error": "honeypot" if new.honeypot else None,
+            "parent_id": new.parent_id, "depth": new.depth, "email": new.email, "notify_replies": new.notify_replies,
+            "author_token_hash": new.author_token_hash, "honeypot": new.honeypot, "version": 1,
             "check_attempts": 0, "dispatch_attempts": 0, "redispatches": 0, "created_at": now, "updated_at": now}
 
 
-def translation_row(lang: str, now: datetime) -> dict[str, Any]:
+def translation_row(lang: str, now: datetime, version: int = 1) -> dict[str, Any]:
     """Return the columns of a new pending translation's row (its comment_id comes from the comment)."""
-    return {"lang": lang, "status": TranslationStatus.PENDING, "attempts": 0, "redispatches": 0,
+    return {"lang": lang, "version": version, "status": TranslationStatus.PENDING, "attempts": 0, "redispatches": 0,
             "created_at": now, "updated_at": now}
 
 

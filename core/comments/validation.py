@@ -23,6 +23,15 @@ class NewComment:
     author: str
     body: str
     lang: str | None
+    #: A reply's parent (its thread and status checked by ``replies.resolve_parent``) and the reply's depth.
+    parent_id: int | None = None
+    depth: int = 0
+    email: str | None = None
+    notify_replies: bool = False
+    #: SHA-256 hex of the author token answered once with the 202.
+    author_token_hash: str | None = None
+    #: The widget's hidden field was filled: stored as flagged, never shown.
+    honeypot: bool = False
 
 
 def validate(data: Any, settings: Settings) -> NewComment:

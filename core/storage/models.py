@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -37,7 +38,9 @@ class Status:
     PUBLISHED = "published"
     FLAGGED = "flagged"
     REJECTED = "rejected"
-    ALL = (PENDING, PUBLISHED, FLAGGED, REJECTED)
+    #: Erased by its author: shown as a placeholder while it has visible replies, else hidden.
+    DELETED = "deleted"
+    ALL = (PENDING, PUBLISHED, FLAGGED, REJECTED, DELETED)
 
 
 class TranslationStatus:
@@ -58,8 +61,6 @@ class Action:
     ALL = (APPROVE, REJECT)
 
 
-
-
 class Comment(Base):
     """A posted comment and the results of its checks; each step writes only its own columns."""
 
@@ -67,10 +68,23 @@ class Comment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     thread: Mapped[str] = mapped_column(String(200))
+    # Both erased to "" when the author deletes the comment (with the email); views show null then.
     author: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     lang: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
+    # Replies: the parent is in the same thread; depth 0 is a top-level comment.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"), index=True)
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The author's side: a token shown once (only its SHA-256 kept), edits bump version.
+    author_token_hash: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254))
+    notify_replies: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The widget's hidden field was filled: recorded, held as flagged, never shown.
+    honeypot: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Written by check_profanity.
     censored_body: Mapped[str | None] = mapped_column(Text)
     matched_words: Mapped[list | None] = mapped_column(JSON)
@@ -111,6 +125,8 @@ class Translation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     lang: Mapped[str] = mapped_column(String(16))
+    #: The comment version this translation belongs to; results for an older version are discarded.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     status: Mapped[str] = mapped_column(String(16), default=TranslationStatus.PENDING)
     text: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
@@ -166,35 +182,6 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[float] = mapped_column(Float)  # time.time() of the latest failure
-
-
-class Moderator(Base):
-    """A person who reviews flagged comments; ``role`` is "moderator" or "admin"."""
-
-    __tablename__ = "moderators"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="moderator")
-    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Credential(Base):
-    """An API token or a login session of a moderator, stored only as a SHA-256 hash."""
-
-    __tablename__ = "credentials"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "token" | "session"
-    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    label: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WordEntry(Base):
@@ -291,3 +278,7 @@ class DailyStats(Base):
     latency_p50: Mapped[float | None] = mapped_column(Float)
     latency_max: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The accounts tables live in their own module; importing it here registers them with every import of models.
+from core.storage.models_accounts import Credential, Moderator  # noqa: E402,F401
