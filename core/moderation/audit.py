@@ -15,6 +15,11 @@ from core.storage.models import AuditEvent, utcnow
 SYSTEM = "system"
 
 
+def version_key(action: str, comment_id: int, version: int) -> str:
+    """Return the dedupe key of an event about one version of a comment (version 1 keeps the key it always had)."""
+    return f"{action}:{comment_id}" if version == 1 else f"{action}:{comment_id}:v{version}"
+
+
 def record(
     session: Session,
     *,

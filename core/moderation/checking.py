@@ -33,7 +33,9 @@ _UNDECIDED_PENDING = (
 # the worker (redelivered forever by RabbitMQ, see PITFALLS 1.2) still runs out of attempts. Once they
 # are spent, a delivery within *busy_since* of the last attempt is a duplicate (redelivery, re-dispatch,
 # re-sent publish) of an attempt that may still run: it does nothing rather than give up under it.
-# The word-list version comes back with the claim, so a change applies to the very next check.
+# The word-list version comes back with the claim, so a change applies to the very next check. So does the
+# comment's own version: an author's edit between claim and record makes the record a no-op (its guard names
+# the claimed version), and the new version's own check message does the work.
 def _claim(ids: ColumnElement[bool]) -> Update:
     """The claim of the comments *ids* names: one statement for both databases, but for how ids are passed."""
     return (
@@ -46,7 +48,7 @@ def _claim(ids: ColumnElement[bool]) -> Update:
         )
         .values(check_attempts=_comments.c.check_attempts + 1, updated_at=bindparam("now"))
         .returning(_comments.c.id, _comments.c.body, _comments.c.author, _comments.c.check_attempts,
-                   wordlists.VERSION.scalar_subquery())
+                   _comments.c.version, wordlists.VERSION.scalar_subquery())
     )
 
 
@@ -61,23 +63,27 @@ _CLAIM_PG = Prepared.of(
 _RECORD_PG = Prepared("parley_record_checks", (
     "WITH v AS ("
     " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:censored AS text[]),"
-    "                      CAST(:words AS text[]), CAST(:profane AS boolean[]), CAST(:details AS text[]))"
-    "   AS v(id, status, censored, words, profane, detail)"
+    "                      CAST(:words AS text[]), CAST(:profane AS boolean[]), CAST(:details AS text[]),"
+    "                      CAST(:versions AS integer[]))"
+    "   AS v(id, status, censored, words, profane, detail, version)"
     "), rec AS ("
     " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
     "   checked_at = :now, flagged_at = CASE WHEN v.profane THEN CAST(:now AS timestamptz) END, updated_at = :now"
     # ANY(:ids) bounds the rows the planner joins even with stale statistics (docs/BENCHMARKS.md, fix 7).
     " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
-    "   AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
-    " RETURNING c.id, v.profane, v.detail"
+    "   AND c.version = v.version AND c.checked_at IS NULL AND c.status = :pending AND c.decision IS NULL"
+    " RETURNING c.id, v.profane, v.detail, v.version"
     "), audit AS ("
     " INSERT INTO audit_events (comment_id, kind, action, actor, reason, detail, dedupe_key, redacted, at)"
-    " SELECT id, 'system', 'flagged', :system, NULL, CAST(detail AS JSON), 'flagged:' || id, false, :now"
+    # The key is audit.version_key()'s (':' and 'v' apart: a colon before a word would read as a parameter).
+    " SELECT id, 'system', 'flagged', :system, NULL, CAST(detail AS JSON),"
+    "        'flagged:' || id || CASE WHEN version = 1 THEN '' ELSE ':' || 'v' || version END, false, :now"
     " FROM rec WHERE profane ON CONFLICT (dedupe_key) DO NOTHING"
     ") SELECT rec.id, (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t"
-    "                  WHERE t.comment_id = rec.id AND t.status = :t_pending) FROM rec"
+    "                  WHERE t.comment_id = rec.id AND t.version = rec.version AND t.status = :t_pending) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
-    "details": "text[]", "now": "timestamptz", "pending": "varchar", "t_pending": "varchar", "system": "varchar"})
+    "details": "text[]", "versions": "integer[]", "now": "timestamptz", "pending": "varchar", "t_pending": "varchar",
+    "system": "varchar"})
 
 
 
@@ -139,22 +145,24 @@ def check_comments(
             claimed = connection.execute(_CLAIM, params).all()
     if not claimed:
         return {}
-    engine = wordlists.engine_at(claimed[0][4])
+    engine = wordlists.engine_at(claimed[0][5])
     verdicts: dict[int, Found] = {}
+    versions: dict[int, int] = {}
     outcomes: dict[int, Checked | Exception] = {}
-    for comment_id, body, author, attempts, _version in claimed:
+    for comment_id, body, author, attempts, version, _list_version in claimed:
         if attempts > max_attempts:
             with db.session_scope() as session:
-                hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times")
+                hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times", version)
             continue
         try:
             verdicts[comment_id] = examine(engine, body, author)
+            versions[comment_id] = version
         except Exception as exc:  # not handled: raised in this comment's own message only
             # One comment the engine chokes on must not fail its batch-mates: they would be retried with it,
             # batched with it again, and run out of attempts for a fault that is not theirs.
             outcomes[comment_id] = exc
     if verdicts:
-        recorded = _record_pg(verdicts) if db.is_postgresql() else _record_each(verdicts)
+        recorded = _record_pg(verdicts, versions) if db.is_postgresql() else _record_each(verdicts, versions)
         for comment_id, langs in recorded.items():
             outcomes[comment_id] = Checked(_status(verdicts[comment_id]), langs)
     return outcomes
@@ -165,35 +173,36 @@ def _status(verdict: Found) -> str:
     return Status.FLAGGED if verdict.profane else Status.PUBLISHED
 
 
-def _record_pg(verdicts: dict[int, Found]) -> dict[int, list[str]]:
+def _record_pg(verdicts: dict[int, Found], versions: dict[int, int]) -> dict[int, list[str]]:
     """Store a batch of verdicts in one statement; return the pending translations of those stored."""
     ids, batch = list(verdicts), list(verdicts.values())
     with db.autocommit() as connection:
         rows = _RECORD_PG.execute(connection, {
             "ids": ids, "statuses": [_status(v) for v in batch], "censored": [v.censored for v in batch],
             "words": [json.dumps(v.stored) for v in batch], "profane": [v.profane for v in batch],
-            "details": [json.dumps(v.detail()) for v in batch], "now": utcnow(),
+            "details": [json.dumps(v.detail()) for v in batch], "versions": [versions[i] for i in ids],
+            "now": utcnow(),
             "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
         }).all()
     return {comment_id: langs.split(",") if langs else [] for comment_id, langs in rows}
 
 
-def _record_each(verdicts: dict[int, Found]) -> dict[int, list[str]]:
+def _record_each(verdicts: dict[int, Found], versions: dict[int, int]) -> dict[int, list[str]]:
     """Store a batch of verdicts one comment at a time, in one transaction (SQLite)."""
     recorded = {}
     with db.session_scope() as session:
         for comment_id, verdict in verdicts.items():
-            if record_check(session, comment_id, verdict):
+            if record_check(session, comment_id, verdict, versions[comment_id]):
                 recorded[comment_id] = sorted(reading.pending_translations(session, comment_id))
     return recorded
 
 
-def record_check(session: Session, comment_id: int, verdict: Found) -> bool:
-    """Store what the check found unless the comment was already checked, held or decided."""
+def record_check(session: Session, comment_id: int, verdict: Found, version: int) -> bool:
+    """Store what the check of *version* found unless the comment was edited since, checked, held or decided."""
     now = utcnow()
     applied = session.execute(
         update(Comment)
-        .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
+        .where(Comment.id == comment_id, Comment.version == version, *_UNDECIDED_PENDING)
         .values(
             status=_status(verdict),
             censored_body=verdict.censored, matched_words=verdict.stored, checked_at=now,
@@ -204,17 +213,17 @@ def record_check(session: Session, comment_id: int, verdict: Found) -> bool:
     if applied and verdict.profane:
         audit.record(
             session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment_id,
-            detail=verdict.detail(), dedupe_key=f"flagged:{comment_id}",
+            detail=verdict.detail(), dedupe_key=audit.version_key("flagged", comment_id, version),
         )
     return bool(applied)
 
 
-def hold_for_review(session: Session, comment_id: int, reason: str) -> bool:
-    """Flag a comment whose check cannot finish, so a moderator decides instead of a retry loop."""
+def hold_for_review(session: Session, comment_id: int, reason: str, version: int) -> bool:
+    """Flag *version* of a comment whose check cannot finish, so a moderator decides instead of a retry loop."""
     now = utcnow()
     held = session.execute(
         update(Comment)
-        .where(Comment.id == comment_id, *_UNDECIDED_PENDING)
+        .where(Comment.id == comment_id, Comment.version == version, *_UNDECIDED_PENDING)
         .values(status=Status.FLAGGED, check_error=reason, checked_at=now, flagged_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -222,6 +231,6 @@ def hold_for_review(session: Session, comment_id: int, reason: str) -> bool:
         logger.warning("Comment %d held for review: %s", comment_id, reason)
         audit.record(
             session, kind="system", action="held", actor=audit.SYSTEM, comment_id=comment_id,
-            reason=reason, dedupe_key=f"held:{comment_id}",
+            reason=reason, dedupe_key=audit.version_key("held", comment_id, version),
         )
     return bool(held)

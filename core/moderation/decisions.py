@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.comments.reading import get, pending_translations
@@ -83,9 +83,11 @@ def decide(session: Session, comment_id: int, request: DecisionRequest, moderato
         if current.status == Status.PENDING:
             raise Conflict(f"comment {comment_id} is still pending its check")
         raise Conflict(f"comment {comment_id} is {current.status}; cannot {request.action}")
+    # An author's edit clears an approval: the new version gets its own decision, and its own audit event.
+    version = session.scalar(select(Comment.version).where(Comment.id == comment_id))
     audit.record(
         session, kind="decision", action=request.action, actor=moderator, comment_id=comment_id,
-        reason=request.reason, dedupe_key=f"decision:{comment_id}",
+        reason=request.reason, dedupe_key=audit.version_key("decision", comment_id, version or 1),
     )
     if request.action == Action.REJECT:
         # Nothing left to translate for a rejected comment.

@@ -40,25 +40,28 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
     limit = settings.redispatch_max_attempts
     outcome = Outcome()
     held = failed = 0
-    stuck = (Comment.updated_at < cutoff) & (func.coalesce(Comment.redispatched_at, Comment.created_at) < cutoff)
-    never_sent = Comment.dispatched_at.is_(None) & (Comment.redispatches == 0) & (
-        Comment.created_at < now - UNDISPATCHED_GRACE)
-    for comment_id, count in session.execute(
-        select(Comment.id, Comment.redispatches)
+    # An edited comment is pending again under a new version; its check message is the edit's, so the edit's
+    # time counts as its creation's here (updated_at and redispatched_at already carry it).
+    sent_at = func.coalesce(Comment.edited_at, Comment.created_at)
+    stuck = (Comment.updated_at < cutoff) & (func.coalesce(Comment.redispatched_at, sent_at) < cutoff)
+    never_sent = Comment.dispatched_at.is_(None) & (Comment.redispatches == 0) & (sent_at < now - UNDISPATCHED_GRACE)
+    for comment_id, count, version in session.execute(
+        select(Comment.id, Comment.redispatches, Comment.version)
         .where(Comment.status == Status.PENDING, Comment.decision.is_(None), stuck | never_sent)
         .order_by(Comment.id).limit(BATCH)
     ):
         if count >= limit:
-            held += checking.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches")
+            held += checking.hold_for_review(session, comment_id, f"not checked after {count} re-dispatches", version)
             continue
         if _count_redispatch(session, Comment, comment_id, count, now):
             outcome.checks.append(comment_id)
-    for translation_id, comment_id, lang, count in session.execute(
-        select(Translation.id, Translation.comment_id, Translation.lang, Translation.redispatches)
+    for translation_id, comment_id, lang, count, version in session.execute(
+        select(Translation.id, Translation.comment_id, Translation.lang, Translation.redispatches, Translation.version)
         .join(Comment, Comment.id == Translation.comment_id)
         .where(
             Translation.status == TranslationStatus.PENDING,
-            Comment.checked_at.is_not(None),
+            # Only once the current version was checked: its check sends the translations first.
+            Comment.checked_at.is_not(None), Translation.version == Comment.version,
             Translation.updated_at < cutoff,
             func.coalesce(Translation.redispatched_at, Translation.created_at) < cutoff,
         )
@@ -66,7 +69,8 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
     ):
         if count >= limit:
             failed += workflow.finish_translation(
-                session, comment_id, lang, TranslationStatus.FAILED, reason=f"not processed after {count} re-dispatches"
+                session, comment_id, lang, TranslationStatus.FAILED, version=version,
+                reason=f"not processed after {count} re-dispatches",
             )
             continue
         if _count_redispatch(session, Translation, translation_id, count, now):

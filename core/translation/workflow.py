@@ -30,6 +30,8 @@ class TranslationJob:
     source: str | None
     attempt: int
     list_version: int = 0
+    #: The comment version the body is of: the result is stored only while the translation is still of it.
+    version: int = 1
 
 
 _translations = Translation.__table__
@@ -45,39 +47,43 @@ def _of_comment(column):  # type: ignore[no-untyped-def]
 
 # One statement, committed on its own before the provider is called: as in the check, duplicates must
 # not use up the attempts and fail a translation whose last attempt is still running (and about to succeed).
+# Only a translation of the comment's current version is claimed, and the claim returns that version: the
+# finish is guarded by it, so a result computed for a body the author has since edited is discarded (the edit
+# put the translation back to pending with the new version, and the new version's check sends it again).
 _CLAIM = (
     update(_translations)
-    .where(*_THIS, ~((_translations.c.attempts >= bindparam("max_attempts"))
-                     & (_translations.c.updated_at > bindparam("busy_since"))))
+    .where(*_THIS, _translations.c.version == _of_comment(_comments.c.version),
+           ~((_translations.c.attempts >= bindparam("max_attempts"))
+             & (_translations.c.updated_at > bindparam("busy_since"))))
     .values(attempts=_translations.c.attempts + 1, updated_at=bindparam("b_now"))
     .returning(_of_comment(_comments.c.body), _of_comment(_comments.c.lang), _of_comment(_comments.c.status),
-               _translations.c.attempts,
+               _translations.c.attempts, _translations.c.version,
                wordlists.VERSION.scalar_subquery())
 )
 _FINISH = (
     update(_translations)
-    .where(*_THIS)
+    .where(*_THIS, _translations.c.version == bindparam("b_version"))
     .values(status=bindparam("b_status"), text=bindparam("b_text"), reason=bindparam("b_reason"),
             matched_words=bindparam("b_words", type_=_translations.c.matched_words.type), updated_at=bindparam("b_now"))
 )
 
 
 def finish_translation(
-    session: Session, comment_id: int, lang: str, status: str, *, text: str | None = None,
+    session: Session, comment_id: int, lang: str, status: str, *, version: int, text: str | None = None,
     reason: str | None = None, words: list[str] | None = None,
 ) -> bool:
-    """Move a pending translation to its final *status*; return False if it was already final."""
-    return _finish(session, comment_id, lang, status, text, reason, words)
+    """Move a pending translation of comment *version* to its final *status*; False if final or of another version."""
+    return _finish(session, comment_id, lang, status, version, text, reason, words)
 
 
 def _finish(
-    executor: Session | Connection, comment_id: int, lang: str, status: str, text: str | None, reason: str | None,
-    words: list[str] | None,
+    executor: Session | Connection, comment_id: int, lang: str, status: str, version: int, text: str | None,
+    reason: str | None, words: list[str] | None,
 ) -> bool:
     """Run the guarded final write of one translation on *executor*."""
     return bool(executor.execute(_FINISH, {
         "b_comment_id": comment_id, "b_lang": lang, "b_status": status, "b_text": text, "b_reason": reason,
-        "b_words": words, "b_now": utcnow(),
+        "b_words": words, "b_now": utcnow(), "b_version": version,
     }).rowcount)
 
 
@@ -91,31 +97,34 @@ def claim_translation(
                                           "busy_since": now - busy_for, "b_now": now}).first()
     if row is None:
         return None
-    body, source, status, attempts, version = row
+    body, source, status, attempts, version, list_version = row
     if status == Status.REJECTED or attempts > max_attempts:
         with session_scope() as session:
             if status == Status.REJECTED:
-                finish_translation(session, comment_id, lang, TranslationStatus.SKIPPED, reason="comment rejected")
+                finish_translation(session, comment_id, lang, TranslationStatus.SKIPPED, version=version,
+                                   reason="comment rejected")
             else:
-                finish_translation(session, comment_id, lang, TranslationStatus.FAILED,
+                finish_translation(session, comment_id, lang, TranslationStatus.FAILED, version=version,
                                    reason=f"gave up after {attempts - 1} attempts")
         return None
-    return TranslationJob(body=body, source=source, attempt=attempts, list_version=version)
+    return TranslationJob(body=body, source=source, attempt=attempts, list_version=list_version, version=version)
 
 
-def flag_by_translation(session: Session, comment_id: int, lang: str, words: list[str]) -> bool:
-    """Flag a published, undecided comment whose translation is profane."""
+def flag_by_translation(session: Session, comment_id: int, lang: str, words: list[str], version: int) -> bool:
+    """Flag *version* of a published, undecided comment whose translation (of that version) is profane."""
     now = utcnow()
     flagged = session.execute(
         update(Comment)
-        .where(Comment.id == comment_id, Comment.status == Status.PUBLISHED, Comment.decision.is_(None))
+        .where(Comment.id == comment_id, Comment.version == version, Comment.status == Status.PUBLISHED,
+               Comment.decision.is_(None))
         .values(status=Status.FLAGGED, flagged_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if flagged:
         audit.record(
             session, kind="system", action="flagged", actor=audit.SYSTEM, comment_id=comment_id,
-            detail={"words": words, "source": f"translation:{lang}"}, dedupe_key=f"flagged:{comment_id}",
+            detail={"words": words, "source": f"translation:{lang}"},
+            dedupe_key=audit.version_key("flagged", comment_id, version),
         )
     return bool(flagged)
 
@@ -147,14 +156,17 @@ def translate(
     verdict: Verdict | None = wordlists.engine_at(job.list_version).check(text) if text is not None else None
     words = verdict.words if verdict is not None else None
     if verdict is not None and verdict.profane:
-        # Two writes that must land together: the translation and the flag it raises.
+        # Two writes that must land together: the translation and the flag it raises. The comment row first,
+        # as an author's edit does (comment, then its translations): the opposite order could deadlock with it.
         with session_scope() as session:
-            if not finish_translation(session, comment_id, lang, status, text=text, reason=reason, words=words):
+            flag_by_translation(session, comment_id, lang, verdict.words, job.version)
+            if not finish_translation(session, comment_id, lang, status, version=job.version, text=text,
+                                      reason=reason, words=words):
+                session.rollback()  # no flag without its translation: a duplicate finished it, or an edit voided it
                 return None
-            flag_by_translation(session, comment_id, lang, verdict.words)
     else:
         with db.autocommit() as connection:  # one guarded statement: its own transaction
-            if not _finish(connection, comment_id, lang, status, text, reason, words):
+            if not _finish(connection, comment_id, lang, status, job.version, text, reason, words):
                 return None
     logger.log(logging.DEBUG if status == TranslationStatus.DONE else logging.INFO,
                "Comment %d translation to %s: %s %s", comment_id, lang, status, reason or "")
