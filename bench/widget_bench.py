@@ -7,7 +7,7 @@ Usage (from the repository root; needs chromium, `make browser`):
 Seeds one published thread (a third of the comments top-level, the rest replies up to depth 5, every fourth in
 French with a done English translation) into a fresh SQLite file (or a private PostgreSQL database), serves
 Parley with gunicorn as `make run` does, then
-(a) opens a host page on another origin (http://host.test, answered by Playwright) embedding /embed.js, in a
+(a) opens a host page on another origin (http://localhost:<port>, a tiny http.server) embedding /embed.js, in a
     fresh browser context each run, and times navigation start → every <article> of the thread rendered in the
     widget's shadow root (polled every animation frame); the median of the runs;
 (b) reads the thread's first page (100 comments) and one comment, each on one keep-alive connection, alternately
@@ -27,8 +27,12 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,6 @@ from bench.workload import bodies  # noqa: E402
 from core.storage.models import Comment, Status, Translation, TranslationStatus  # noqa: E402
 
 THREAD = "bench/widget-500"
-HOST = "http://host.test"
 CHROMIUM = "/usr/bin/chromium"
 #: Access-log lines gunicorn writes for us: method, path, status, microseconds.
 ACCESS_FORMAT = "ACCESS %(m)s %(U)s %(s)s %(D)s"
@@ -88,11 +91,11 @@ def seed_thread(url: str, count: int, seed: int = 14) -> int:
     return comment_id
 
 
-def start_web(database_url: str) -> tuple[Proc, str]:
+def start_web(database_url: str, host: str) -> tuple[Proc, str]:
     """Serve Parley with gunicorn as `make run` does, the host origin allowed; return it and its base URL."""
     port = free_port()
     env = {"DATABASE_URL": database_url, "PARLEY_ENV": "production", "SECRET_KEY": secrets.token_hex(24),
-           "LOG_LEVEL": "WARNING", "ALLOWED_ORIGINS": HOST, "RATE_LIMIT_PER_MINUTE": "0"}
+           "LOG_LEVEL": "WARNING", "ALLOWED_ORIGINS": host, "RATE_LIMIT_PER_MINUTE": "0"}
     cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
            "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT, "webapp:create_app()"]
     proc = Proc("widget-web", cmd, env)
@@ -109,25 +112,49 @@ RENDERED = """(count) => {
 }"""
 
 
-def first_render(base: str, count: int, runs: int) -> dict[str, Any]:
+@contextmanager
+def host_site(base: str, port: int) -> Iterator[str]:
+    """Serve the host page embedding the widget on localhost (another origin than the API); yield its URL."""
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head><body>'
+            f'<main><h1>An article</h1><div data-parley-thread="{THREAD}" data-parley-lang="en"></div></main>'
+            f'<script src="{base}/embed.js" async></script></body></html>').encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  (the name http.server calls)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def first_render(base: str, host: str, count: int, runs: int) -> dict[str, Any]:
     """Time navigation start → *count* articles rendered, in a fresh context each run (cold cache), then warm."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    page_html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head><body>'
-                 f'<main><h1>An article</h1><div data-parley-thread="{THREAD}" data-parley-lang="en"></div></main>'
-                 f'<script src="{base}/embed.js" async></script></body></html>')
     cold, warm, errors = [], [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=["--no-sandbox", "--disable-gpu", "--disable-quic"])
         for _ in range(runs):
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route(f"{HOST}/**", lambda route: route.fulfill(content_type="text/html", body=page_html))
             page = context.new_page()
             page.on("pageerror", lambda error: errors.append(str(error)))
             for times in (cold, warm):
-                page.goto(f"{HOST}/")
+                page.goto(host)
                 try:
                     handle = page.wait_for_function(RENDERED, arg=count, polling="raf", timeout=60_000)
                 except PlaywrightTimeout:
@@ -139,6 +166,12 @@ def first_render(base: str, count: int, runs: int) -> dict[str, Any]:
         browser.close()
     return {"runs": runs, "cold_ms": cold, "warm_ms": warm, "cold_median_ms": statistics.median(cold),
             "warm_median_ms": statistics.median(warm), "page_errors": errors}
+
+
+def render(base: str, host_port: int, count: int, runs: int) -> dict[str, Any]:
+    """Measure the first render with the host page served on *host_port*."""
+    with host_site(base, host_port) as host:
+        return first_render(base, host, count, runs)
 
 
 def polls(base: str, proc: Proc, paths: dict[str, str], requests: int) -> dict[str, Any]:
@@ -223,11 +256,13 @@ def main() -> int:
         try:
             migrate(url)
             one = seed_thread(url, args.comments)
-            proc, base = start_web(url)
+            # Ports are known before anything listens: the API must allow the host page's origin at start.
+            host_port = free_port()
+            proc, base = start_web(url, f"http://localhost:{host_port}")
             result = {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"), "comments": args.comments,
                 "backend": "postgresql" if args.postgresql else "sqlite",
-                "render": first_render(base, args.comments, args.runs),
+                "render": render(base, host_port, args.comments, args.runs),
                 "polls": polls(base, proc, {
                     "thread page (100 comments)": f"/api/threads/{THREAD}/comments?limit=100&lang=en",
                     "one comment": f"/api/comments/{one}?lang=en",
