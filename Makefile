@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench services browser screenshots clean
+.PHONY: run test lint bench bench-widget services browser screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(STAMP) services
 	$(PY) bench/bench_profanity.py
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) bench/run_all.py
+
+bench-widget: $(STAMP) browser
+	$(PY) bench/widget_bench.py
 
 clean:
 	rm -rf $(VENV) instance/*.db* .pytest_cache

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
 import secrets
@@ -222,8 +223,9 @@ def polls(base: str, proc: Proc, paths: dict[str, str], requests: int) -> dict[s
 def report(result: dict[str, Any]) -> None:
     """Print the figures."""
     render = result["render"]
-    print(f"\nFirst render of {result['comments']} comments ({result['backend']}), navigation start → all "
-          f"<article> in the shadow root, {render['runs']} runs:")
+    print(f"\nFirst render of {result['comments']} comments ({result['backend']}; {result['cpus']} CPUs, load "
+          f"{result['loadavg_before']:.1f} → {result['loadavg_after']:.1f}), navigation start → every <article> "
+          f"in the shadow root, {render['runs']} runs:")
     print(f"  cold (fresh context)  median {render['cold_median_ms']:.0f} ms  "
           f"[{', '.join(f'{t:.0f}' for t in render['cold_ms'])}]")
     print(f"  warm (same context)   median {render['warm_median_ms']:.0f} ms  "
@@ -261,7 +263,8 @@ def main() -> int:
             proc, base = start_web(url, f"http://localhost:{host_port}")
             result = {
                 "at": datetime.now(UTC).isoformat(timespec="seconds"), "comments": args.comments,
-                "backend": "postgresql" if args.postgresql else "sqlite",
+                "backend": "postgresql" if args.postgresql else "sqlite", "cpus": os.cpu_count(),
+                "loadavg_before": os.getloadavg()[0],
                 "render": render(base, host_port, args.comments, args.runs),
                 "polls": polls(base, proc, {
                     "thread page (100 comments)": f"/api/threads/{THREAD}/comments?limit=100&lang=en",
@@ -273,6 +276,7 @@ def main() -> int:
                 proc.stop()
             if args.postgresql:
                 drop_pg_database(name)
+    result["loadavg_after"] = os.getloadavg()[0]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "widget.json").write_text(json.dumps(result, indent=2))
     report(result)
