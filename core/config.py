@@ -88,6 +88,19 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
     return trusted
 
 
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of web origins (``https://host[:port]``), lowercased, without a slash."""
+    origins = []
+    for item in (part.strip().lower().rstrip("/") for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        scheme, _, host = item.partition("://")
+        if scheme not in ("http", "https") or not host or any(c in host for c in "/?#@ \t"):
+            raise ConfigError(f"{name} must list origins like https://blog.example.com, got {item!r}")
+        origins.append(item)
+    return tuple(dict.fromkeys(origins))
+
+
 def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("TRANSLATION_TARGETS", "en")
     targets = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
@@ -136,6 +149,9 @@ class Settings:
     scheduler_health_host: str = "127.0.0.1"
     worker_metrics_host: str = "127.0.0.1"
     password_scrypt_n: int = 2**17
+    allowed_origins: tuple[str, ...] = ()
+    max_reply_depth: int = 6
+    edit_window_seconds: int = 900
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -188,5 +204,8 @@ class Settings:
             # Dramatiq's own variable (its default is 0.0.0.0); Parley's worker binds loopback unless it is set.
             worker_metrics_host=env.get("dramatiq_prom_host", "").strip() or "127.0.0.1",
             password_scrypt_n=_power_of_two(env, "PASSWORD_SCRYPT_N", 2**17, 2**14, 2**20),
+            allowed_origins=_origins(env, "ALLOWED_ORIGINS"),
+            max_reply_depth=_int(env, "MAX_REPLY_DEPTH", 6, minimum=1),
+            edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

@@ -29,6 +29,10 @@ class Conflict(ParleyError):
     """The requested transition is not allowed from the object's current state."""
 
 
+class Forbidden(ParleyError):
+    """The caller may not act on this object (e.g. a missing or wrong author token)."""
+
+
 class RateLimited(ParleyError):
     """The caller sent too many requests; retry after ``retry_after`` seconds."""
 

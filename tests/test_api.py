@@ -178,7 +178,7 @@ def test_get_unknown_comment_is_404_json(client):
 
 
 def test_wrong_method_is_405_json(client):
-    response = client.delete("/api/comments/1")
+    response = client.put("/api/comments/1")
     assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
 
 

@@ -78,7 +78,7 @@ def test_queue_filters_search_and_pages(client, token):
     assert len(all_) == 3
 
 
-@pytest.mark.parametrize("query", ["status=deleted", "limit=0", "limit=101", "cursor=%%%", "q=" + "x" * 201])
+@pytest.mark.parametrize("query", ["status=erased", "limit=0", "limit=101", "cursor=%%%", "q=" + "x" * 201])
 def test_queue_rejects_bad_parameters(client, token, query):
     assert api(client, "get", f"/api/moderation/comments?{query}", token).status_code == 400
 

@@ -53,11 +53,12 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> Settings:
 
 
 def register_extensions(app: Flask) -> None:
-    """Install the per-request session, security headers and CSRF, shared helpers, error handlers, metrics, CLI."""
-    from webapp import cli, errors, metrics, security, sessions, web
+    """Install the per-request session, security headers, CSRF, CORS, shared helpers, error handlers, metrics, CLI."""
+    from webapp import cli, cors, errors, metrics, security, sessions, web
 
     sessions.init_app(app)
     security.init_app(app)
+    cors.init_app(app)
     web.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from core.errors import BrokerUnavailable, Conflict, NotFound, RateLimited, ValidationError
+from core.errors import BrokerUnavailable, Conflict, Forbidden, NotFound, RateLimited, ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ def handle_conflict(exc: Conflict) -> ResponseReturnValue:
     """409 for a transition the object's state forbids."""
     _rollback()
     return error_response(409, "conflict", str(exc))
+
+
+def handle_forbidden(exc: Forbidden) -> ResponseReturnValue:
+    """403 for a caller without the right to act (a missing or wrong author token)."""
+    _rollback()
+    return error_response(403, "forbidden", str(exc))
 
 
 def handle_rate_limited(exc: RateLimited) -> ResponseReturnValue:
@@ -128,6 +134,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(ValidationError, handle_validation)
     app.register_error_handler(NotFound, handle_not_found)
     app.register_error_handler(Conflict, handle_conflict)
+    app.register_error_handler(Forbidden, handle_forbidden)
     app.register_error_handler(RateLimited, handle_rate_limited)
     app.register_error_handler(BrokerUnavailable, handle_broker_unavailable)
     app.register_error_handler(OperationalError, handle_database_down)

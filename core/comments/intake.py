@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from core import ratelimit
 from core.comments.validation import NewComment, translation_langs
 from core.storage import db
-from core.storage.models import Comment, Status, Translation, TranslationStatus, utcnow
+from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
 
 logger = logging.getLogger(__name__)
@@ -120,12 +120,17 @@ def store(new: NewComment, langs: tuple[str, ...], *, key: str, limit: int, now:
 
     On PostgreSQL: one autocommitted statement. On SQLite (no unnest(), no data-modifying CTEs) the
     session *session()* returns, committed here: its single writer takes one short transaction either way.
+    A honeypot comment (rare) takes the session path on both, with its audit event.
     """
-    if db.is_postgresql():
+    if db.is_postgresql() and not new.honeypot:
         return accept(new, langs, key=key, limit=limit, now=now)
     current = session()
     if limit:
         ratelimit.hit(current, key, limit)
-    comment_id = create(current, new, langs, now).id
+    comment = create(current, new, langs, now)
+    if new.honeypot:
+        # Held at once with its reason in the log, like a check's flag: no check is ever sent for it.
+        current.add(AuditEvent(comment_id=comment.id, kind="system", action="honeypot", actor="system",
+                               dedupe_key=f"honeypot:{comment.id}", at=now))
     current.commit()
-    return comment_id
+    return comment.id

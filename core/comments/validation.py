@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,13 @@ from core.languages import normalize_language
 
 MAX_THREAD_CHARS = 200
 MAX_AUTHOR_CHARS = 100
+MAX_EMAIL_CHARS = 254
+#: The widget's hidden field: people never see it, so a filled one means a bot (stored, never shown).
+HONEYPOT_FIELD = "website"
+#: The largest id any database holds; a larger parent_id is unknown.
+_MAX_ID = 2**63 - 1
+#: One address: a local part, one @, a domain of dot-separated labels (letters, digits, hyphens; IDN allowed).
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@(?=.{1,253}$)(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+[^\W\d_]{2,63}")
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,40 @@ def validate(data: Any, settings: Settings) -> NewComment:
             lang = normalize_language(raw_lang)
             if lang is None:
                 errors["lang"] = f"unsupported language code {raw_lang[:20]!r}"
+    parent_id, errors["parent_id"] = _parent_id(data.get("parent_id"))
+    email, errors["email"] = _email(data.get("email"))
+    notify = data.get("notify_replies", False)
+    if not isinstance(notify, bool):
+        notify, errors["notify_replies"] = False, "notify_replies must be true or false"
     errors = {name: reason for name, reason in errors.items() if reason}
     if errors:
         raise ValidationError("invalid comment", fields=errors)
-    return NewComment(thread=thread, author=author, body=body, lang=lang)  # type: ignore[arg-type]
+    honeypot = data.get(HONEYPOT_FIELD) not in (None, "", False)
+    return NewComment(thread=thread, author=author, body=body, lang=lang,  # type: ignore[arg-type]
+                      parent_id=parent_id, email=email, notify_replies=notify, honeypot=honeypot)
+
+
+def _parent_id(value: object) -> tuple[int | None, str | None]:
+    if value is None:
+        return None, None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+        return None, "parent_id must be the id of a comment"
+    return value, None
+
+
+def _email(value: object) -> tuple[str | None, str | None]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if not isinstance(value, str):
+        return None, "email must be a string"
+    value = value.strip()
+    if len(value) > MAX_EMAIL_CHARS:
+        return None, f"email is longer than {MAX_EMAIL_CHARS} characters"
+    if not _EMAIL.fullmatch(value):
+        return None, "email is not a valid address"
+    local, _, domain = value.rpartition("@")
+    # The domain is case-insensitive: one spelling per address.
+    return f"{local}@{domain.lower()}", None
 
 
 def translation_langs(targets: Iterable[str], lang: str | None) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from core.comments import matches
-from core.comments.reading import visible_statuses
+from core.comments.reading import is_visible
 from core.comments.validation import NewComment
 from core.storage.models import Comment, Status, TranslationStatus
 
@@ -19,9 +19,14 @@ def iso(value: Any) -> str | None:
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
-def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Return what anyone may see of *comment*: body and translation texts only when visible."""
-    visible = comment.status in visible_statuses(policy)
+def public_view(
+    comment: Comment, policy: str, langs: tuple[str, ...] | None = None, reply_count: int = 0
+) -> dict[str, Any]:
+    """Return what anyone may see of *comment*: body and translation texts only when visible.
+
+    A deleted comment shows neither body nor author; a honeypot comment looks pending (nothing tips off a bot).
+    """
+    visible = is_visible(comment, policy)
     body: str | None = None
     if visible:
         body = comment.censored_body if comment.status == Status.FLAGGED else comment.body
@@ -35,14 +40,27 @@ def public_view(comment: Comment, policy: str, langs: tuple[str, ...] | None = N
     return {
         "id": comment.id,
         "thread": comment.thread,
-        "author": public_author(comment),
+        "author": None if comment.status == Status.DELETED else public_author(comment),
         "lang": comment.lang,
-        "status": comment.status,
+        "status": Status.PENDING if comment.honeypot and not visible else comment.status,
         "body": body,
         "created_at": iso(comment.created_at),
         "updated_at": iso(comment.updated_at),
         "translations": translations,
+        "parent_id": comment.parent_id,
+        "reply_count": reply_count,
+        "version": comment.version,
+        "edited_at": iso(comment.edited_at),
     }
+
+
+def own_view(comment: Comment, policy: str, reply_count: int = 0) -> dict[str, Any]:
+    """Return ``public_view`` as the comment's author sees it: their own body even while pending or flagged."""
+    view = public_view(comment, policy, reply_count=reply_count)
+    if comment.status != Status.DELETED:
+        view["body"] = comment.body
+    view["own"] = True
+    return view
 
 
 def public_author(comment: Comment) -> str:
@@ -67,12 +85,18 @@ def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: da
         "created_at": stamp,
         "updated_at": stamp,
         "translations": {lang: {"status": TranslationStatus.PENDING, "text": None} for lang in langs},
+        "parent_id": new.parent_id,
+        "reply_count": 0,
+        "version": 1,
+        "edited_at": None,
     }
 
 
 def full_view(comment: Comment) -> dict[str, Any]:
     """Return everything a moderator sees of *comment*."""
     view = public_view(comment, "censor")
+    view["status"] = comment.status
+    view["honeypot"] = comment.honeypot
     view["author"] = comment.author
     view["body"] = comment.body
     view["censored_body"] = comment.censored_body

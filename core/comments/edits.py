@@ -1,0 +1,66 @@
+"""An author's edit of their comment: a new version that is checked and translated again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.comments import authors
+from core.comments.reading import get
+from core.comments.text import clean_field
+from core.config import Settings
+from core.errors import Conflict, NotFound, ValidationError
+from core.storage.models import Action, Comment, Status, TranslationStatus, utcnow
+
+
+def edit(session: Session, comment_id: int, token: str | None, body: Any, settings: Settings,
+         now: datetime | None = None) -> Comment:
+    """Replace the body of the author's comment *comment_id*: version + 1, back to pending, translations reset.
+
+    The caller commits, then sends the check when the comment is ``pending`` (a honeypot comment stays held).
+    A moderator's approval is cleared: it was given to the old text, and the audit log keeps it.
+    Raises:
+        NotFound: no such comment (or the author deleted it).
+        Forbidden: missing or wrong *token*.
+        Conflict: a moderator rejected it, or the edit window is over.
+        ValidationError: the new body is invalid (``fields.body``).
+    """
+    comment = get(session, comment_id)
+    authors.check_owner(comment, token)
+    now = now or utcnow()
+    if comment.status == Status.DELETED:
+        raise NotFound(f"comment {comment_id} was deleted")
+    if comment.status == Status.REJECTED or comment.decision == Action.REJECT:
+        raise Conflict(f"comment {comment_id} was rejected by a moderator")
+    if now - _aware(comment.created_at) > timedelta(seconds=settings.edit_window_seconds):
+        raise Conflict(f"comment {comment_id} can only be edited within {settings.edit_window_seconds} s of posting")
+    text, reason = clean_field(body, name="body", max_chars=settings.max_comment_chars, multiline=True)
+    if reason:
+        raise ValidationError("invalid comment", fields={"body": reason})
+    previous = {"version": comment.version, "status": comment.status, "decision": comment.decision}
+    comment.body = text  # type: ignore[assignment]
+    comment.version += 1
+    comment.edited_at = comment.updated_at = now
+    comment.censored_body = comment.matched_words = comment.checked_at = comment.check_error = None
+    comment.check_attempts = comment.dispatch_attempts = 0
+    comment.dispatched_at = comment.redispatched_at = None
+    if not comment.honeypot:
+        comment.status, comment.flagged_at = Status.PENDING, None
+        comment.decision = comment.decision_reason = comment.decided_by = comment.decided_at = None
+    else:
+        comment.check_error = "honeypot"
+    for translation in comment.translations:
+        translation.version, translation.status = comment.version, TranslationStatus.PENDING
+        translation.text = translation.reason = translation.matched_words = None
+        translation.attempts = 0
+        translation.updated_at = now
+    authors.audit(session, comment, "edited", previous)
+    session.flush()
+    return comment
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive UTC values.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
