@@ -140,14 +140,49 @@ class Outcome:
     seconds: float
     comment_id: int | None = None
     detail: str = ""
+    token: str | None = None  # the author token of a 202
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What one author's PATCH got: ``ok`` 200, ``fail`` documented refusal (409, 429...), ``info`` unknown."""
+
+    comment_id: int
+    body: str
+    kind: str
+    status: int | None
 
 
 @dataclass
 class History:
-    """Every POST of a scenario, thread-safe."""
+    """Every POST (and author's edit) of a scenario, thread-safe."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    edits: list[Edit] = field(default_factory=list)
+
+    def add_edit(self, edit: Edit) -> Edit:
+        """Record *edit* and return it."""
+        with self.lock:
+            self.edits.append(edit)
+        return edit
+
+    def expected_bodies(self) -> dict[int, set[str]]:
+        """Comment id -> the bodies it may hold: its last acknowledged one, or any later edit of unknown outcome."""
+        with self.lock:
+            edits = list(self.edits)
+        bodies = {cid: {body} for cid, body in self.accepted.items()}
+        for edit in edits:  # in the order each client saw its answers: one client edits a comment at a time
+            if edit.kind == "ok":
+                bodies[edit.comment_id] = {edit.body}
+            elif edit.kind == "info":
+                bodies.setdefault(edit.comment_id, set()).add(edit.body)
+        return bodies
+
+    def acknowledged_edits(self) -> Counter[int]:
+        """Comment id -> how many edits were answered 200."""
+        with self.lock:
+            return Counter(e.comment_id for e in self.edits if e.kind == "ok")
 
     def add(self, outcome: Outcome) -> Outcome:
         """Record *outcome* and return it."""
@@ -277,10 +312,22 @@ class FaultStack:
         except ValueError:
             answer = {}
         if response.status_code == 202:
-            return history.add(Outcome("ok", body, 202, seconds, comment_id=answer["id"]))
+            return history.add(Outcome("ok", body, 202, seconds, comment_id=answer["id"],
+                                       token=answer.get("author_token")))
         documented = response.status_code in (400, 413, 415, 429, 503) and isinstance(answer.get("error"), dict)
         return history.add(Outcome("fail" if documented else "error", body, response.status_code, seconds,
                                    detail=response.text[:300]))
+
+    def edit(self, history: History, outcome: Outcome, body: str, timeout: float = 10.0) -> Edit:
+        """PATCH the body of an accepted comment with its author token, and record the outcome."""
+        assert outcome.comment_id is not None and outcome.token, outcome
+        try:
+            response = requests.patch(f"{self.web_url}/api/comments/{outcome.comment_id}", json={"body": body},
+                                      headers={"X-Author-Token": outcome.token}, timeout=(2, timeout))
+        except requests.RequestException:
+            return history.add_edit(Edit(outcome.comment_id, body, "info", None))
+        kind = "ok" if response.status_code == 200 else "fail" if response.status_code in (409, 429, 503) else "error"
+        return history.add_edit(Edit(outcome.comment_id, body, kind, response.status_code))
 
     def post_many(self, history: History, bodies: list[str], threads: int = 8, **kwargs: Any) -> list[Outcome]:
         """POST *bodies* from *threads* concurrent clients."""
@@ -495,13 +542,19 @@ def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tu
     INV-3 effects once: one translation per (comment, language), one audit event per key and per (comment, action).
     INV-4 decisions final: each decided comment is exactly as the moderator left it.
     INV-5 bounded: no step was attempted more than its limit allows (plus *attempt_slack* for duplicates).
+    INV-6 no edit lost: each comment holds its last acknowledged body, at version 1 + its acknowledged edits.
+    INV-7 no stale result: every verdict and every done translation is of the body the comment holds now.
     """
     errors = [o for o in history.of("error")]
     assert not errors, f"answers outside the contract: {errors[:5]}"
+    edit_errors = [e for e in history.edits if e.kind == "error"]
+    assert not edit_errors, f"edits answered outside the contract: {edit_errors[:5]}"
     seconds = wait_all_settled(stack, settle)
     accepted = history.accepted
+    expected_bodies = history.expected_bodies()
+    edited = history.acknowledged_edits()
     refused = {o.body for o in history.of("fail")}
-    posted = {o.body for o in history.outcomes}
+    posted = {o.body for o in history.outcomes} | {e.body for e in history.edits}
     check_limit = int(stack.settings["CHECK_MAX_ATTEMPTS"]) + 1 + attempt_slack
     translation_limit = int(stack.settings["TRANSLATION_MAX_ATTEMPTS"]) + 1 + attempt_slack
     with Session(stack.engine) as session:
@@ -511,8 +564,13 @@ def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tu
         # INV-1
         missing = sorted(set(accepted) - set(rows))
         assert not missing, f"accepted (202) comments lost: {missing[:20]}"
-        wrong_body = [cid for cid, body in accepted.items() if rows[cid].body != body]
+        wrong_body = [cid for cid in accepted if rows[cid].body not in expected_bodies[cid]]
         assert not wrong_body, f"stored bodies differ from what was accepted: {wrong_body[:10]}"
+        # INV-6 (an edit of unknown outcome may or may not have landed: only the version's lower bound holds)
+        lost = [(cid, rows[cid].version, 1 + edited[cid]) for cid in accepted
+                if rows[cid].version < 1 + edited[cid]
+                or (len(expected_bodies[cid]) == 1 and rows[cid].version != 1 + edited[cid])]
+        assert not lost, f"edits lost (id, version, expected): {lost[:10]}"
         # INV-2
         phantoms = [c.id for c in rows.values() if c.body in refused]
         assert not phantoms, f"comments stored although the POST was refused: {phantoms[:10]}"
@@ -523,7 +581,9 @@ def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tu
         assert max(per_lang.values(), default=1) == 1, [k for k, n in per_lang.items() if n > 1][:10]
         keys = Counter(e.dedupe_key for e in events if e.dedupe_key)
         assert max(keys.values(), default=1) == 1, [k for k, n in keys.items() if n > 1][:10]
-        per_action = Counter((e.comment_id, e.kind, e.action) for e in events if e.comment_id is not None)
+        # One event per action and comment version (an edited comment is checked, and may be flagged, again).
+        per_action = Counter((e.comment_id, e.kind, e.action, _key_version(e.dedupe_key)) for e in events
+                             if e.comment_id is not None and e.action != "edited")  # one per edit
         assert max(per_action.values(), default=1) == 1, [k for k, n in per_action.items() if n > 1][:10]
         expected_langs = {cid: {"en"} - {c.lang} for cid, c in rows.items()}
         have_langs: dict[int, set[str]] = {}
@@ -539,6 +599,14 @@ def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tu
             if comment.decision:
                 expected = Status.PUBLISHED if comment.decision == "approve" else Status.REJECTED
                 assert comment.status == expected, (comment.id, comment.decision, comment.status)
+        # INV-7
+        stale = [cid for cid, c in rows.items() if c.checked_at is not None and not c.check_error
+                 and _marker(c.body) and _marker(c.body) not in (c.censored_body or "")]
+        assert not stale, f"verdicts of another body than the stored one: {stale[:10]}"
+        stale = [(t.comment_id, t.lang) for t in translations if t.status == TranslationStatus.DONE
+                 and (t.version != rows[t.comment_id].version
+                      or (_marker(rows[t.comment_id].body) or "") not in (t.text or ""))]
+        assert not stale, f"translations of another body than the stored one: {stale[:10]}"
         # INV-5
         over = [(c.id, c.check_attempts) for c in rows.values() if c.check_attempts > check_limit]
         assert not over, f"checks attempted more than {check_limit} times: {over[:10]}"
@@ -553,6 +621,18 @@ def assert_invariants(stack: FaultStack, history: History, decided: dict[int, tu
         )
     log.info("invariants hold: %s; client history %s", report, history.summary())
     return report
+
+
+def _key_version(key: str | None) -> int:
+    """Return the comment version an audit dedupe key names (``flagged:7:v2``); 1 when it names none."""
+    match = re.search(r":v(\d+)$", key or "")
+    return int(match.group(1)) if match else 1
+
+
+def _marker(body: str) -> str | None:
+    """Return the unique marker unique_body() put in *body* (its last 12 hex digits), if it has one."""
+    found = re.findall(r"\b[0-9a-f]{12}\b", body)
+    return found[-1] if found else None
 
 
 def assert_clean_logs(stack: FaultStack, *forbidden: str) -> None:

@@ -6,40 +6,41 @@ path (PATCH, the real worker, the re-dispatch) the way production does.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
-from core.moderation import checking
+from core.comments import authors, edits
+from core.config import Settings
+from core.moderation import checking, decisions
 from core.scheduling import maintenance
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus, utcnow
+from core.storage.models import AuditEvent, Comment, Status, TranslationStatus, utcnow
 from core.translation import workflow
 from core.translation.adapter import Translator
 from tests import seed
+from tests.support import poll
 
 MAX = 3
+
+
+TOKEN = "the-author-token"
+SETTINGS: list[Settings] = []
 
 
 @pytest.fixture
 def database(stack, clean_db):  # type: ignore[no-untyped-def]
     db.configure(stack.database_url)
+    SETTINGS[:] = [stack.settings()]
     return stack
 
 
 def edit(comment_id: int, body: str) -> int:
-    """Edit a comment as its author does; return the new version."""
-    # TEMPORARY stand-in until helper api's edit function lands.
-    now = utcnow()
+    """Edit a comment as its author does (core.comments.edits, as PATCH does); return the new version."""
     with db.session_scope() as session:
-        version = session.get(Comment, comment_id).version + 1
-        session.execute(update(Comment).where(Comment.id == comment_id).values(
-            body=body, status=Status.PENDING, version=version, edited_at=now, checked_at=None, censored_body=None,
-            matched_words=None, updated_at=now, check_attempts=0))
-        session.execute(update(Translation).where(Translation.comment_id == comment_id).values(
-            status="pending", version=version, text=None, reason=None, matched_words=None, attempts=0, updated_at=now))
-        return version
+        return edits.edit(session, comment_id, TOKEN, body, SETTINGS[0]).version
 
 
 def row(comment_id: int) -> Comment:
@@ -61,7 +62,8 @@ def flagged_keys(comment_id: int) -> list[str]:
 def pending(body: str, **translations: dict) -> int:  # type: ignore[type-arg]
     """Seed an unchecked comment in French with pending translations into *translations*."""
     rows = {lang: {"status": TranslationStatus.PENDING, **columns} for lang, columns in translations.items()}
-    return seed.comment(body, status=Status.PENDING, lang="fr", translations=rows)
+    return seed.comment(body, status=Status.PENDING, lang="fr", translations=rows,
+                        author_token_hash=authors.hash_token(TOKEN))
 
 
 class EditingTranslator(Translator):
@@ -206,3 +208,108 @@ def test_an_edited_comment_whose_message_was_lost_is_sent_again(database, stack)
         outcome = maintenance.redispatch(session, settings, now + timedelta(seconds=700))
     assert outcome.translations == [(comment_id, "en")]
 
+
+
+# ---- the edit itself against the automated writes ----------------------------------------------------------
+
+
+def test_a_check_arriving_while_the_edit_is_being_written_waits_and_judges_the_new_text(database, monkeypatch):
+    if database.backend == "sqlite":
+        pytest.skip("SQLite: the edit's transaction holds the database from its first read (BEGIN IMMEDIATE)")
+    # The edit reads the comment FOR UPDATE: a check arriving in between waits for the edit's commit, then claims
+    # version 2 (before the lock, the ORM's write of only the changed columns left version 1's verdict on it).
+    comment_id = pending("what the fuck", en={})
+    read = edits.get
+    outcome: dict[str, object] = {}
+
+    def read_then_check(session, cid, **kwargs):  # type: ignore[no-untyped-def]
+        comment = read(session, cid, **kwargs)
+        checker = threading.Thread(target=lambda: outcome.update(out=checking.check_comments([cid], MAX)))
+        checker.start()
+        outcome["thread"] = checker
+        poll(lambda: waiting_on_a_lock() > 0, 10, what="the check waiting for the edit's row lock")
+        return comment
+
+    monkeypatch.setattr(edits, "get", read_then_check)
+    # When the edit is written while a check is under way
+    assert edit(comment_id, "what a lovely day") == 2
+    outcome["thread"].join(10)  # type: ignore[attr-defined]
+    # Then the check judged version 2's text: no verdict for version 1's text is on it
+    assert outcome["out"][comment_id].status == Status.PUBLISHED  # type: ignore[index]
+    comment = row(comment_id)
+    assert (comment.version, comment.status, comment.censored_body) == (2, Status.PUBLISHED, "what a lovely day")
+
+
+def waiting_on_a_lock() -> int:
+    """Return how many PostgreSQL backends wait on a lock right now."""
+    with db.session_scope() as session:
+        return session.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar()
+
+
+def test_an_approved_then_edited_comment_is_checked_again_and_decided_again(database):
+    # Given a flagged comment a moderator approved
+    comment_id = pending("what the fuck")
+    checking.check_comments([comment_id], MAX)
+    with db.session_scope() as session:
+        decisions.decide(session, comment_id, decisions.DecisionRequest("approve", None), "mod")
+    # When its author edits it (to another profane text)
+    edit(comment_id, "what the shit")
+    # Then the approval is cleared for the new version, which is checked (flagged) and decided on its own
+    comment = row(comment_id)
+    assert (comment.status, comment.decision, comment.version) == (Status.PENDING, None, 2)
+    assert checking.check_comments([comment_id], MAX)[comment_id].status == Status.FLAGGED
+    with db.session_scope() as session:
+        decisions.decide(session, comment_id, decisions.DecisionRequest("reject", None), "mod")
+    with db.session_scope() as session:
+        keys = sorted(session.scalars(select(AuditEvent.dedupe_key).where(AuditEvent.comment_id == comment_id,
+                                                                          AuditEvent.dedupe_key.is_not(None))))
+    assert keys == sorted([f"flagged:{comment_id}", f"decision:{comment_id}", f"flagged:{comment_id}:v2",
+                           f"decision:{comment_id}:v2"])
+    assert row(comment_id).status == Status.REJECTED
+
+
+# ---- through the web and a real worker ----------------------------------------------------------------------
+
+
+def post_comment(client, body: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """POST a French comment; return its id and author token."""
+    response = client.post("/api/comments", json={"thread": "edits", "author": "Ada", "body": body, "lang": "fr"})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    answer = response.get_json()
+    return answer["id"], answer["author_token"]
+
+
+def patch(client, comment_id: int, token: str, body: str):  # type: ignore[no-untyped-def]
+    """PATCH a comment's body as its author."""
+    return client.patch(f"/api/comments/{comment_id}", json={"body": body}, headers={"X-Author-Token": token})
+
+
+def settled_at(comment_id: int, version: int) -> Comment | None:
+    """Return the comment once *version* is checked and translated, else None."""
+    comment = row(comment_id)
+    if comment.version != version or comment.status == Status.PENDING:
+        return None
+    return comment if all(t.status in TranslationStatus.FINAL for t in comment.translations) else None
+
+
+@pytest.mark.usefixtures("worker")
+def test_edited_comments_reach_a_final_state_for_their_last_version(client):
+    # Given two comments checked and translated by the worker
+    clean, clean_token = post_comment(client, "bonjour le monde")
+    rough, rough_token = post_comment(client, "quelle merde")
+    poll(lambda: settled_at(clean, 1) and settled_at(rough, 1), 30, what="both comments to settle")
+    # When their authors edit them, one three times in a row (while the first edit's check runs)
+    assert patch(client, clean, clean_token, "bonjour le fuck monde").status_code == 200
+    for body in ("merci", "merci le chat", "merci le monde"):
+        assert patch(client, rough, rough_token, body).status_code == 200
+    # Then each ends final for its last version, with verdicts and translations of that body only
+    flagged = poll(lambda: settled_at(clean, 2), 30, what="the edited comment to settle")
+    assert (flagged.status, flagged.body, flagged.censored_body) == (Status.FLAGGED, "bonjour le fuck monde",
+                                                                      "bonjour le **** monde")
+    assert [(t.version, t.text) for t in flagged.translations] == [(2, "[en] hello the fuck world")]
+    published = poll(lambda: settled_at(rough, 4), 30, what="the thrice edited comment to settle")
+    assert (published.status, published.body, published.matched_words) == (Status.PUBLISHED, "merci le monde", [])
+    assert [(t.status, t.version, t.text) for t in published.translations] == [("done", 4, "[en] thanks the world")]
+    # And the public view shows the last version
+    public = client.get(f"/api/comments/{rough}").get_json()
+    assert (public["body"], public["version"]) == ("merci le monde", 4) and public["edited_at"]

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -31,6 +32,15 @@ def body_for(number: int) -> tuple[str, str]:
     if number % 5 == 0:
         return f"hello world {number} {unique_body('en')}", "en"
     return unique_body(f"load {number}"), "fr"
+
+
+def edits_for(number: int) -> list[str]:
+    """Return the bodies comment *number*'s author edits it to, right after posting: every fourth comment is
+    edited (profane to clean and back), every eighth twice, while its check and translation are in flight."""
+    if number % 4 != 1:
+        return []
+    first = unique_body(f"edited {number}") if number % 3 == 0 else unique_body(f"fuck edited {number}")
+    return [first, unique_body(f"edited again {number}")] if number % 8 == 1 else [first]
 
 
 class Moderator(threading.Thread):
@@ -61,7 +71,8 @@ class Moderator(threading.Thread):
 
 def test_many_concurrent_actors_on_the_same_rows_postgres(fault_stack: FaultStack) -> None:
     """2 worker processes x 8 threads, 300 comments, every check delivered 3 times and every translation twice,
-    while a moderator decides concurrently; then every message once more, decided comments included."""
+    a quarter of them edited by their authors meanwhile, while a moderator decides concurrently; then every
+    message once more, decided and edited comments included: no stale verdict applied, no edit lost."""
     stack = fault_stack
     stack.settings["TRANSLATION_TIMEOUT_SECONDS"] = "5"  # the fake shares this busy process: no timeouts here
     stack.start_web()
@@ -84,6 +95,8 @@ def test_many_concurrent_actors_on_the_same_rows_postgres(fault_stack: FaultStac
                         stack.send(MODERATION_QUEUE, CHECK_PROFANITY, outcome.comment_id)
                     if lang != "en":
                         stack.send(TRANSLATION_QUEUE, TRANSLATE_COMMENT, outcome.comment_id, "en")
+                for new_body in edits_for(number):
+                    stack.edit(history, outcome, new_body)
 
     began = time.monotonic()
     clients = [threading.Thread(target=client, daemon=True) for _ in range(8)]
@@ -97,6 +110,8 @@ def test_many_concurrent_actors_on_the_same_rows_postgres(fault_stack: FaultStac
     moderator.stop.set()
     moderator.join(30)
     assert not history.of("error") and len(history.accepted) == 300, history.summary()
+    edits = Counter(edit.kind for edit in history.edits)
+    assert edits["ok"] >= 50 and set(edits) <= {"ok", "fail"}, edits  # a 409 when the moderator rejected first
     assert set(moderator.answers) <= {200, 409}, sorted(set(moderator.answers))
     decided = stack.snapshot_decided()
     assert len(decided) >= 50, len(decided)
@@ -111,7 +126,7 @@ def test_many_concurrent_actors_on_the_same_rows_postgres(fault_stack: FaultStac
                                interval=0.5, what="the queues to drain")
     report = fault_support.assert_invariants(stack, history, decided, settle=60)
     fault_support.assert_clean_logs(stack)
-    log.info("300 comments posted in %.1f s; %d decided; %s", posted, len(decided), report)
+    log.info("300 comments posted in %.1f s (%s edits); %d decided; %s", posted, dict(edits), len(decided), report)
 
 
 def test_sqlite_under_concurrent_posting_while_the_worker_writes(sqlite_fault_stack: FaultStack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core.comments import authors
@@ -12,7 +13,7 @@ from core.comments.reading import get
 from core.comments.text import clean_field
 from core.config import Settings
 from core.errors import Conflict, NotFound, ValidationError
-from core.storage.models import Action, Comment, Status, TranslationStatus, utcnow
+from core.storage.models import Action, Comment, Status, Translation, TranslationStatus, utcnow
 
 
 def edit(session: Session, comment_id: int, token: str | None, body: Any, settings: Settings,
@@ -27,7 +28,10 @@ def edit(session: Session, comment_id: int, token: str | None, body: Any, settin
         Conflict: a moderator rejected it, or the edit window is over.
         ValidationError: the new body is invalid (``fields.body``).
     """
-    comment = get(session, comment_id)
+    # Locked until the caller commits: a check recording meanwhile would otherwise leave its verdict for the
+    # old text on the new version (the ORM writes only the columns it saw change). SQLite's write lock, taken
+    # by BEGIN IMMEDIATE, already serialises the two.
+    comment = get(session, comment_id, lock=True)
     authors.check_owner(comment, token)
     now = now or utcnow()
     if comment.status == Status.DELETED:
@@ -51,11 +55,15 @@ def edit(session: Session, comment_id: int, token: str | None, body: Any, settin
         comment.decision = comment.decision_reason = comment.decided_by = comment.decided_at = None
     else:
         comment.check_error = "honeypot"
-    for translation in comment.translations:
-        translation.version, translation.status = comment.version, TranslationStatus.PENDING
-        translation.text = translation.reason = translation.matched_words = None
-        translation.attempts = 0
-        translation.updated_at = now
+    # One explicit UPDATE, not the ORM's write of the attributes it saw change: a translation finished after the
+    # read above (its rows are not locked) would otherwise keep its old text and "done" on the new version.
+    session.execute(
+        update(Translation).where(Translation.comment_id == comment_id)
+        .values(version=comment.version, status=TranslationStatus.PENDING, text=None, reason=None,
+                matched_words=None, attempts=0, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(comment, ["translations"])
     authors.audit(session, comment, "edited", previous)
     session.flush()
     return comment

@@ -12,9 +12,10 @@ from core.storage import paging
 from core.storage.models import Comment, Status, Translation, TranslationStatus
 
 
-def get(session: Session, comment_id: int) -> Comment:
-    """Return comment *comment_id* with its translations; raise NotFound."""
-    comment = session.get(Comment, comment_id, options=[selectinload(Comment.translations)])
+def get(session: Session, comment_id: int, *, lock: bool = False) -> Comment:
+    """Return comment *comment_id* with its translations (*lock*: the row locked until commit); raise NotFound."""
+    comment = session.get(Comment, comment_id, options=[selectinload(Comment.translations)],
+                          with_for_update=lock, populate_existing=lock)
     if comment is None:
         raise NotFound(f"comment {comment_id} does not exist")
     return comment
