@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.errors import NotFound
 from core.storage import paging
@@ -61,6 +65,51 @@ def list_thread(
         .options(selectinload(Comment.translations))
     )
     return paging.page(session, query, limit)
+
+
+class stamp_checksum(FunctionElement):  # noqa: N801 (a SQL function's name)
+    """A timestamp column as microseconds since the epoch modulo 10**9: summed, any row's change moves the sum."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(stamp_checksum, "postgresql")
+def _stamp_checksum_pg(element: stamp_checksum, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    # MOD(), not %: the driver's paramstyle would read a % as a placeholder.
+    return f"MOD(CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT), 1000000000)"
+
+
+@compiles(stamp_checksum, "sqlite")
+def _stamp_checksum_sqlite(element: stamp_checksum, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff': whole seconds from strftime, microseconds from the text.
+    column = compiler.process(element.clauses, **kw)
+    micros = f"CAST(strftime('%s', {column}) AS INTEGER) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER)"
+    return f"(({micros}) % 1000000000)"
+
+
+def thread_version(session: Session, thread: str) -> tuple:
+    """Return what changes whenever a thread's listing may: counts, top id, stamps of its comments and translations.
+
+    Every write a reader can see stamps updated_at (comments or translations) or adds or deletes rows. The sum of
+    the stamps moves too when a write commits after a later-stamped one, which the maximum alone would miss.
+    """
+    comments = (
+        select(func.count(), func.max(Comment.id), func.max(Comment.updated_at),
+               func.coalesce(func.sum(stamp_checksum(Comment.updated_at)), 0))
+        .where(Comment.thread == thread)
+        .subquery()
+    )
+    translations = (
+        select(func.count(), func.max(Translation.updated_at),
+               func.coalesce(func.sum(stamp_checksum(Translation.updated_at)), 0))
+        .join(Comment, Comment.id == Translation.comment_id)
+        .where(Comment.thread == thread)
+        .subquery()
+    )
+    row = session.execute(select(comments, translations).select_from(comments.join(translations, true()))).one()
+    return tuple(str(value) for value in row)
 
 
 def reply_counts(session: Session, comment_ids: Sequence[int], policy: str) -> dict[int, int]:
