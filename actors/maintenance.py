@@ -9,6 +9,7 @@ from actors.envelope import require_id
 from core.errors import ValidationError
 from core.messaging.broker import MAINTENANCE_QUEUE, RUN_MAINTENANCE, RUN_TASK
 from core.moderation import tasks
+from core.notifications import outbox
 from core.scheduling import maintenance, schedule
 
 
@@ -28,6 +29,7 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
         dispatcher.send_check(comment_id)
     for comment_id, lang in outcome.translations:
         dispatcher.send_translation(comment_id, lang)
+    outbox.send_all(outcome.notifications, dispatcher.send_notification)
 
 
 @dramatiq.actor(

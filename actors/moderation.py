@@ -15,6 +15,7 @@ from core.errors import ValidationError
 from core.logs import log_context
 from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.moderation import checking
+from core.notifications import outbox
 from core.storage.batching import GroupCommit
 from core.storage.models import Status
 
@@ -28,7 +29,7 @@ def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked | Exc
     try:
         # The last attempt counts as running until the re-dispatch would consider it stuck.
         busy_for = timedelta(seconds=settings.stuck_after_seconds)
-        return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for)
+        return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for, settings)
     finally:
         log_context.reset(context)
 
@@ -65,3 +66,5 @@ def check_profanity(comment_id: int) -> None:
     # Sent after the check committed, so a translation never races ahead of its comment.
     for lang in outcome.langs:
         dispatcher.send_translation(comment_id, lang)
+    # The outbox rows written with the verdict; one the broker does not take is re-sent by the re-dispatch.
+    outbox.send_all(outcome.notifications, dispatcher.send_notification)

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import dramatiq
 
-from actors.broker import settings
+from actors.broker import dispatcher, settings
 from actors.envelope import require_id
 from core.errors import ValidationError
 from core.languages import SUPPORTED_LANGUAGES
 from core.messaging.broker import TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.notifications import outbox
 from core.translation import workflow
 from core.translation.adapter import get_translator
 
@@ -32,4 +33,5 @@ def translate_comment(comment_id: int, lang: str) -> None:
     translator = get_translator(settings)
     # The last attempt counts as running until the re-dispatch would consider it stuck.
     busy_for = timedelta(seconds=settings.stuck_after_seconds)
-    workflow.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts, busy_for)
+    workflow.translate(require_id(comment_id), lang, translator, settings.translation_max_attempts, busy_for,
+                       notify=lambda ids: outbox.send_all(ids, dispatcher.send_notification))

@@ -110,6 +110,29 @@ def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
     return targets
 
 
+def _mail(env: Mapping[str, str]) -> dict[str, object]:
+    """SMTP_URL (empty = mail off), MAIL_FROM, PUBLIC_BASE_URL (required when mail is on) and the digest period."""
+    url = env.get("SMTP_URL", "").strip()
+    base = env.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+    if url:
+        scheme, _, rest = url.partition("://")
+        if scheme not in ("smtp", "smtp+starttls", "smtps") or not rest.rsplit("@", 1)[-1].strip("/"):
+            raise ConfigError("SMTP_URL must look like smtp://host:25, smtp+starttls://user:pass@host:587 "
+                              "or smtps://user:pass@host:465")
+        if not base.startswith(("http://", "https://")):
+            raise ConfigError("PUBLIC_BASE_URL (like https://comments.example.com) is required when SMTP_URL is set")
+    return {"smtp_url": url, "mail_from": env.get("MAIL_FROM", "").strip() or "parley@localhost",
+            "public_base_url": base, "moderator_digest_minutes": _int(env, "MODERATOR_DIGEST_MINUTES", 15, minimum=1),
+            "smtp_timeout_seconds": _float(env, "SMTP_TIMEOUT_SECONDS", 10.0)}
+
+
+def _webhooks(env: Mapping[str, str]) -> dict[str, object]:
+    """WEBHOOK_MAX_ATTEMPTS, WEBHOOK_TIMEOUT_SECONDS and WEBHOOK_ALLOW_PRIVATE (loopback/private/link-local URLs)."""
+    return {"webhook_max_attempts": _int(env, "WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
+            "webhook_timeout_seconds": _float(env, "WEBHOOK_TIMEOUT_SECONDS", 5.0),
+            "webhook_allow_private": env.get("WEBHOOK_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes", "on")}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting Parley reads, with its default; build it with ``Settings.from_env()``."""
@@ -152,7 +175,20 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     max_reply_depth: int = 6
     edit_window_seconds: int = 900
+    smtp_url: str = ""
+    mail_from: str = "parley@localhost"
+    public_base_url: str = ""
+    moderator_digest_minutes: int = 15
+    smtp_timeout_seconds: float = 10.0
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 5.0
+    webhook_allow_private: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Tell whether Parley sends mail (SMTP_URL set)."""
+        return bool(self.smtp_url)
 
     @property
     def is_production(self) -> bool:
@@ -207,5 +243,7 @@ class Settings:
             allowed_origins=_origins(env, "ALLOWED_ORIGINS"),
             max_reply_depth=_int(env, "MAX_REPLY_DEPTH", 6, minimum=1),
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900),
+            **_mail(env),
+            **_webhooks(env),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

@@ -29,6 +29,7 @@ from core.storage.models import (
     WordEntry,
     WordListVersion,
 )
+from core.storage.models_notifications import MailAddress, Outbox, WebhookEndpoint
 from tests import support
 
 if TYPE_CHECKING:
@@ -136,7 +137,8 @@ def clean_db(stack: Stack) -> Iterator[None]:
     yield
     db.configure(stack.database_url)
     with db.session_scope() as session:
-        for table in (Translation, AuditEvent, RateLimit, LoginFailure, Comment, Credential, Moderator, WordEntry,
+        for table in (Outbox, WebhookEndpoint, MailAddress, Translation, AuditEvent, RateLimit, LoginFailure, Comment,
+                      Credential, Moderator, WordEntry,
                       WordListVersion, Task, JobRun, SchedulerLease, DailyStats):
             session.execute(delete(table))
 

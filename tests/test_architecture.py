@@ -88,10 +88,12 @@ ALLOWED = {
     "storage": {"config", "errors"},
     "profanity": set(),
     "comments": FOUNDATION | {"storage", "ratelimit"},
-    "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "profanity"},
-    "translation": FOUNDATION | {"storage", "comments", "moderation", "profanity"},
+    # Right above comments: moderation writes its outbox rows; comments' delete goes through notifications.events.
+    "notifications": FOUNDATION | {"storage", "comments"},
+    "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "notifications", "profanity"},
+    "translation": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity"},
     "messaging": FOUNDATION | {"storage"},
-    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "profanity", "translation"},
+    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "translation"},
 }
 
 

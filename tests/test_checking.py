@@ -105,7 +105,8 @@ def test_a_comment_out_of_attempts_is_held_while_the_rest_of_its_batch_is_checke
     fresh = seed.comment("hello again", status=Status.PENDING)
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id == spent).values(check_attempts=3))
-    assert checking.check_comments([spent, fresh], max_attempts=3) == {fresh: checking.Checked(Status.PUBLISHED, [])}
+    assert checking.check_comments([spent, fresh], max_attempts=3) == {
+        spent: checking.Checked(Status.FLAGGED, []), fresh: checking.Checked(Status.PUBLISHED, [])}
     held = _row(spent)
     assert (held.status, held.check_error) == (Status.FLAGGED, "profanity check failed 3 times")
     assert _row(fresh).status == Status.PUBLISHED

@@ -251,7 +251,7 @@ def test_an_approved_then_edited_comment_is_checked_again_and_decided_again(data
     comment_id = pending("what the fuck")
     checking.check_comments([comment_id], MAX)
     with db.session_scope() as session:
-        decisions.decide(session, comment_id, decisions.DecisionRequest("approve", None), "mod")
+        decisions.decide(session, comment_id, decisions.DecisionRequest("approve", None), "mod", SETTINGS[0])
     # When its author edits it (to another profane text)
     edit(comment_id, "what the shit")
     # Then the approval is cleared for the new version, which is checked (flagged) and decided on its own
@@ -259,7 +259,7 @@ def test_an_approved_then_edited_comment_is_checked_again_and_decided_again(data
     assert (comment.status, comment.decision, comment.version) == (Status.PENDING, None, 2)
     assert checking.check_comments([comment_id], MAX)[comment_id].status == Status.FLAGGED
     with db.session_scope() as session:
-        decisions.decide(session, comment_id, decisions.DecisionRequest("reject", None), "mod")
+        decisions.decide(session, comment_id, decisions.DecisionRequest("reject", None), "mod", SETTINGS[0])
     with db.session_scope() as session:
         keys = sorted(session.scalars(select(AuditEvent.dedupe_key).where(AuditEvent.comment_id == comment_id,
                                                                           AuditEvent.dedupe_key.is_not(None))))

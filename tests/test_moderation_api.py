@@ -221,7 +221,7 @@ def _csrf(client) -> str:  # type: ignore[no-untyped-def]
 
 def test_scheduler_overview_and_admin_only_trigger(client, token):
     overview = api(client, "get", "/api/moderation/scheduler", token).get_json()
-    assert [j["job"] for j in overview["jobs"]] == ["redispatch", "purge", "daily_stats"]
+    assert [j["job"] for j in overview["jobs"]] == ["redispatch", "purge", "daily_stats", "digest"]
     assert all(j["next_run"].endswith("Z") and j["last_run"] is None for j in overview["jobs"])
     assert api(client, "post", "/api/moderation/scheduler/purge/trigger", token).status_code == 403
     admin = seed.moderator_token("root", role="admin")

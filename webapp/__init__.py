@@ -67,7 +67,20 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the public API, the widget and its demo, the moderator API and pages, and the ops endpoints."""
-    from webapp import api, auth, embed, health, moderation_api, ops_api, pages, pages_ops, pages_stats, pages_words
+    from webapp import (
+        api,
+        auth,
+        embed,
+        health,
+        moderation_api,
+        notifications,
+        ops_api,
+        pages,
+        pages_ops,
+        pages_stats,
+        pages_words,
+    )
 
-    for module in (health, api, embed, moderation_api, ops_api, auth, pages, pages_words, pages_stats, pages_ops):
+    for module in (health, api, embed, moderation_api, ops_api, auth, pages, pages_words, pages_stats, pages_ops,
+                   notifications):
         app.register_blueprint(module.bp)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from flask import Blueprint, Response, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
@@ -14,11 +15,12 @@ from core.comments import authors, edits, intake, reading, replies, text, valida
 from core.errors import NotFound, ValidationError
 from core.languages import normalize_language
 from core.messaging import marks
+from core.notifications import addresses, events, outbox
 from core.storage import paging
 from core.storage.models import Status, utcnow
 from webapp.metrics import DISPATCH_FAILURES
 from webapp.sessions import get_session
-from webapp.web import dispatcher, read_json, settings
+from webapp.web import dispatcher, read_json, send_outbox, settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 logger = logging.getLogger(__name__)
@@ -45,9 +47,15 @@ def post_comment() -> ResponseReturnValue:
     # A honeypot comment is held as it is stored: nothing to check, nothing to translate.
     langs = () if new.honeypot else validation.translation_langs(config.translation_targets, new.lang)
     key, limit = f"post:{request.remote_addr}", config.rate_limit_per_minute
-    comment_id = intake.store(new, langs, key=key, limit=limit, now=now, session=get_session)
+    # A comment giving an address takes the session path on both databases: a new address's confirmation
+    # mail is written to the outbox in the comment's own transaction.
+    also = partial(addresses.on_posted, settings=config, now=now) if new.email and config.mail_enabled else None
+    comment_id = intake.store(new, langs, key=key, limit=limit, now=now, session=get_session, also=also)
     if not new.honeypot:
         send_check(comment_id, now)
+    if also is not None:
+        # Not confirmed by the broker: the scheduler's re-dispatch sends the row.
+        outbox.send_all(outbox.written(get_session()), dispatcher().send_notification)
     view = views.pending_view(comment_id, new, langs, now)
     view["author_token"] = token
     response = jsonify(view)
@@ -98,8 +106,9 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
 def delete_comment(comment_id: int) -> ResponseReturnValue:
     """Erase the author's comment (body, author, email): 204."""
     session = get_session()
-    authors.delete(session, comment_id, request.headers.get(TOKEN_HEADER))
+    events.delete_comment(session, comment_id, request.headers.get(TOKEN_HEADER))
     session.commit()
+    send_outbox(session)
     return "", 204
 
 

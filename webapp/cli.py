@@ -7,11 +7,12 @@ import sys
 from datetime import datetime, timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import accounts
+from core.notifications import digest
 from core.storage import db
 
 group = AppGroup("moderators", help="Manage moderator accounts.")
@@ -29,7 +30,8 @@ def fail(message: str) -> None:
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--role", type=click.Choice(accounts.ROLES), default="moderator", show_default=True)
-def create(name: str, password_stdin: bool, role: str) -> None:
+@click.option("--email", default=None, help="The address of NAME's digest of flagged comments (see `notify`).")
+def create(name: str, password_stdin: bool, role: str, email: str | None) -> None:
     """Create moderator NAME (password from a prompt, or --password-stdin)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -38,6 +40,8 @@ def create(name: str, password_stdin: bool, role: str) -> None:
     try:
         with db.session_scope() as session:
             accounts.create(session, name, password, role)
+            if email is not None:
+                digest.set_email(session, name, email, current_app.config["PARLEY"])
     except (ValidationError, Conflict) as exc:
         details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
         fail(f"{exc}{' (' + details + ')' if details else ''}")
@@ -112,6 +116,19 @@ def list_() -> None:
             click.echo(f"{moderator.name}\t{moderator.role}\t{state}\tlast login: {last}")
 
 
+@group.command("notify")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["on", "off"]))
+def notify(name: str, state: str) -> None:
+    """Turn NAME's digest of newly flagged comments on or off (mailed every MODERATOR_DIGEST_MINUTES)."""
+    try:
+        with db.session_scope() as session:
+            digest.set_notify(session, name, state == "on")
+    except (NotFound, ValidationError) as exc:
+        fail(str(exc) if not getattr(exc, "fields", None) else "; ".join(exc.fields.values()))
+    click.echo(f"Digest for {name}: {state}.")
+
+
 @group.command("disable")
 @click.argument("name")
 def disable(name: str) -> None:
@@ -126,7 +143,8 @@ def disable(name: str) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups on *app*."""
-    from webapp import cli_deadletters
+    from webapp import cli_deadletters, cli_webhooks
 
     app.cli.add_command(group)
     cli_deadletters.init_app(app)
+    cli_webhooks.init_app(app)

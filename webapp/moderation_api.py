@@ -14,7 +14,7 @@ from core.scheduling import stats
 from core.storage import paging
 from webapp.auth import api_auth_required, current_identity
 from webapp.sessions import get_session
-from webapp.web import dispatcher, read_json
+from webapp.web import dispatcher, read_json, send_outbox, settings
 
 bp = Blueprint("moderation_api", __name__, url_prefix="/api/moderation")
 bp.before_request(api_auth_required(lambda: None))
@@ -42,8 +42,9 @@ def decide(comment_id: int) -> ResponseReturnValue:
     """Approve or reject one comment: 200, 404, or 409 if already decided or still pending."""
     request_ = decisions.validate(read_json())
     session = get_session()
-    comment = decisions.decide(session, comment_id, request_, current_identity().name)
+    comment = decisions.decide(session, comment_id, request_, current_identity().name, settings())
     session.commit()
+    send_outbox(session)
     if request_.action == "approve":
         decisions.send_translations(session, dispatcher(), [comment_id])
     return jsonify(views.full_view(comment))
@@ -61,8 +62,9 @@ def decide_many() -> ResponseReturnValue:
         ids = review.matching_ids(session, review.parse_filter(data["filter"]), decisions.MAX_BULK)
     else:
         ids = decisions.parse_ids(data.get("ids") if isinstance(data, dict) else None)
-    results = decisions.decide_many(session, ids, request_, current_identity().name)
+    results = decisions.decide_many(session, ids, request_, current_identity().name, settings())
     session.commit()
+    send_outbox(session)
     if request_.action == "approve":
         decisions.send_translations(session, dispatcher(), [r["id"] for r in results if r["result"] == "ok"])
     summary: dict[str, Any] = {"ok": 0, "conflict": 0, "not_found": 0}

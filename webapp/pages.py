@@ -15,7 +15,7 @@ from core.storage import paging
 from core.storage.models import Action, Status
 from webapp.auth import current_identity, login_required, safe_next
 from webapp.sessions import get_session
-from webapp.web import dispatcher, error_message
+from webapp.web import dispatcher, error_message, send_outbox, settings
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +69,13 @@ def decide(comment_id: int) -> ResponseReturnValue:
     session = get_session()
     try:
         decision = decisions.validate({"action": request.form.get("action"), "reason": request.form.get("reason")})
-        decisions.decide(session, comment_id, decision, current_identity().name)
+        decisions.decide(session, comment_id, decision, current_identity().name, settings())
     except (ValidationError, NotFound, Conflict) as exc:
         session.rollback()
         flash(f"Comment {comment_id} not changed: {error_message(exc)}", "error")
         return redirect(target)
     session.commit()
+    send_outbox(session)
     logger.info("Comment %d %s by %s", comment_id, PAST_TENSE[decision.action], current_identity().name)
     if decision.action == Action.APPROVE:
         decisions.send_translations(session, dispatcher(), [comment_id])
@@ -118,8 +119,9 @@ def decide_many() -> ResponseReturnValue:
     if error is not None:
         flash(error, "error")
         return redirect(target)
-    results = decisions.decide_many(session, ids, decision, current_identity().name)
+    results = decisions.decide_many(session, ids, decision, current_identity().name, settings())
     session.commit()
+    send_outbox(session)
     ok = [r["id"] for r in results if r["result"] == "ok"]
     logger.info("Bulk %s of %d comments by %s: %d applied", action, len(ids), current_identity().name, len(ok))
     if decision.action == Action.APPROVE:

@@ -19,6 +19,8 @@ CSP = (
 )
 #: Moderator pages and API answers hold private data: no browser or proxy may keep a copy.
 PRIVATE_PREFIXES = ("/moderation", "/api/moderation")
+#: Pages a token in their link authenticates (RFC 8058 one-click unsubscribe posts come without a session).
+TOKEN_LINKS = ("/notifications/",)
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -38,7 +40,7 @@ def csrf_valid() -> bool:
 
 def protect_forms() -> None:
     """Refuse state-changing page requests without the CSRF token (the JSON API checks its own)."""
-    if request.method in UNSAFE_METHODS and not request.path.startswith("/api/") and not csrf_valid():
+    if request.method in UNSAFE_METHODS and not request.path.startswith(("/api/", *TOKEN_LINKS)) and not csrf_valid():
         abort(400, "The form has expired or did not come from this site (CSRF token missing or invalid).")
 
 

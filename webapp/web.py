@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Flask, current_app, request
 from gunicorn.http.errors import ParseException as FramingError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core.comments import matches, views
 from core.config import Settings
 from core.errors import Conflict, NotFound, ValidationError
 from core.messaging.dispatch import Dispatcher, get_dispatcher
+from core.notifications import outbox
 from core.storage.models import Comment
 from webapp import textview
 from webapp.auth import current_identity
@@ -31,6 +33,12 @@ def settings() -> Settings:
 def dispatcher() -> Dispatcher:
     """Return this process's dispatcher for the app's broker."""
     return get_dispatcher(settings())
+
+
+def send_outbox(session: Session) -> int:
+    """Send the outbox rows *session* wrote; call it after the commit (a send not confirmed is swept later)."""
+    ids = outbox.written(session)
+    return outbox.send_all(ids, dispatcher().send_notification) if ids else 0
 
 
 def _reject_constant(name: str) -> Any:

@@ -115,14 +115,15 @@ def create(session: Session, new: NewComment, targets: tuple[str, ...], now: dat
 
 
 def store(new: NewComment, langs: tuple[str, ...], *, key: str, limit: int, now: datetime,
-          session: Callable[[], Session]) -> int:
+          session: Callable[[], Session], also: Callable[[Session, Comment], object] | None = None) -> int:
     """Store *new* durably, counting a hit on *key* against *limit*; return its id (RateLimited when over it).
 
     On PostgreSQL: one autocommitted statement. On SQLite (no unnest(), no data-modifying CTEs) the
     session *session()* returns, committed here: its single writer takes one short transaction either way.
-    A honeypot comment (rare) takes the session path on both, with its audit event.
+    A honeypot comment (rare) takes the session path on both, with its audit event; so does a comment with
+    *also*, more writes in the same transaction (a new address's confirmation mail in the outbox).
     """
-    if db.is_postgresql() and not new.honeypot:
+    if db.is_postgresql() and not new.honeypot and also is None:
         return accept(new, langs, key=key, limit=limit, now=now)
     current = session()
     if limit:
@@ -132,5 +133,7 @@ def store(new: NewComment, langs: tuple[str, ...], *, key: str, limit: int, now:
         # Held at once with its reason in the log, like a check's flag: no check is ever sent for it.
         current.add(AuditEvent(comment_id=comment.id, kind="system", action="honeypot", actor="system",
                                dedupe_key=f"honeypot:{comment.id}", at=now))
+    if also is not None:
+        also(current, comment)
     current.commit()
     return comment.id

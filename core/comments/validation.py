@@ -84,6 +84,11 @@ def _parent_id(value: object) -> tuple[int | None, str | None]:
     return value, None
 
 
+def email_address(value: object) -> tuple[str | None, str | None]:
+    """Validate an address (a comment's or a moderator's); return ``(address, None)`` or ``(None, reason)``."""
+    return _email(value)
+
+
 def _email(value: object) -> tuple[str | None, str | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None

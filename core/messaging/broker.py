@@ -16,11 +16,13 @@ logger = logging.getLogger(__name__)
 MODERATION_QUEUE = "moderation"
 TRANSLATION_QUEUE = "translation"
 MAINTENANCE_QUEUE = "maintenance"
+NOTIFICATIONS_QUEUE = "notifications"
 CHECK_PROFANITY = "check_profanity"
 TRANSLATE_COMMENT = "translate_comment"
 #: The moderators' background tasks; the wire name is from before they were called tasks (queued messages keep it).
 RUN_TASK = "run_job"
 RUN_MAINTENANCE = "run_maintenance"
+DELIVER_NOTIFICATION = "deliver_notification"
 
 
 def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:
@@ -39,7 +41,7 @@ def build_broker(settings: Settings, *, role: str) -> dramatiq.Broker:
     """Return a broker for *role* ("web", "worker" or "scheduler"); ``stub://`` gives a StubBroker."""
     if settings.broker_url.startswith("stub://"):
         stub = StubBroker()
-        for queue in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE):
+        for queue in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE):
             stub.declare_queue(queue)
         return stub
     from dramatiq.brokers.rabbitmq import RabbitmqBroker

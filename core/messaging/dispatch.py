@@ -17,8 +17,10 @@ import dramatiq
 from core.config import Settings
 from core.messaging.broker import (
     CHECK_PROFANITY,
+    DELIVER_NOTIFICATION,
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
+    NOTIFICATIONS_QUEUE,
     RUN_MAINTENANCE,
     RUN_TASK,
     TRANSLATE_COMMENT,
@@ -86,6 +88,10 @@ class Dispatcher:
     def send_task(self, task_id: int) -> bool:
         """Ask a worker to run moderators' background task *task_id*."""
         return self.send(MAINTENANCE_QUEUE, RUN_TASK, task_id)
+
+    def send_notification(self, outbox_id: int) -> bool:
+        """Ask the workers to send outbox row *outbox_id* (a mail or a webhook delivery)."""
+        return self.send(NOTIFICATIONS_QUEUE, DELIVER_NOTIFICATION, outbox_id)
 
     def close(self) -> None:
         """Stop the publishing threads."""

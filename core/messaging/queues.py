@@ -14,11 +14,17 @@ import pika
 import pika.exceptions
 
 from core.errors import BrokerUnavailable
-from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE, with_timeouts
+from core.messaging.broker import (
+    MAINTENANCE_QUEUE,
+    MODERATION_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    TRANSLATION_QUEUE,
+    with_timeouts,
+)
 
 logger = logging.getLogger(__name__)
 
-QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE)
+QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE)
 #: What pika raises when RabbitMQ cannot be reached or drops the connection; surfaced as BrokerUnavailable.
 BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, Update, any_, bindparam, update
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Update, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.comments import matches, reading
+from core.config import Settings
 from core.moderation import audit, wordlists
+from core.notifications import outbox, replies
 from core.storage import db
 from core.storage.models import Comment, Status, TranslationStatus, utcnow
+from core.storage.models_notifications import Outbox, OutboxKind, OutboxStatus
 from core.storage.prepared import Prepared
 
 if TYPE_CHECKING:  # heavy modules stay out of the web process
@@ -79,11 +82,22 @@ _RECORD_PG = Prepared("parley_record_checks", (
     " SELECT id, 'system', 'flagged', :system, NULL, CAST(detail AS JSON),"
     "        'flagged:' || id || CASE WHEN version = 1 THEN '' ELSE ':' || 'v' || version END, false, :now"
     " FROM rec WHERE profane ON CONFLICT (dedupe_key) DO NOTHING"
+    # The webhook rows of each verdict (outbox.record_event's, atomic with it): one per enabled endpoint
+    # subscribed to the event, the body built at the first attempt.
+    "), ev AS (SELECT rec.id, CASE WHEN rec.profane THEN :flagged ELSE :published END AS event FROM rec"
+    "), ob AS ("
+    " INSERT INTO outbox (kind, event, comment_id, endpoint_id, payload, message_id, status, attempts, created_at)"
+    " SELECT :webhook, ev.event, ev.id, e.id, CAST('{}' AS JSON), CAST(gen_random_uuid() AS text), :o_pending, 0, :now"
+    " FROM ev JOIN webhook_endpoints e ON e.enabled AND CAST(e.events AS jsonb) @> jsonb_build_array(ev.event)"
+    " RETURNING id, comment_id"
     ") SELECT rec.id, (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t"
-    "                  WHERE t.comment_id = rec.id AND t.version = rec.version AND t.status = :t_pending) FROM rec"
+    "                  WHERE t.comment_id = rec.id AND t.version = rec.version AND t.status = :t_pending),"
+    "        (SELECT string_agg(CAST(ob.id AS text), ',') FROM ob WHERE ob.comment_id = rec.id) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "profane": "boolean[]",
     "details": "text[]", "versions": "integer[]", "now": "timestamptz", "pending": "varchar", "t_pending": "varchar",
-    "system": "varchar"})
+    "system": "varchar", "flagged": "varchar", "published": "varchar", "webhook": "varchar", "o_pending": "varchar"},
+    {"flagged": outbox.FLAGGED, "published": outbox.PUBLISHED, "webhook": OutboxKind.WEBHOOK,
+     "o_pending": OutboxStatus.PENDING})
 
 
 
@@ -125,16 +139,21 @@ def examine(engine: Engine, body: str, author: str) -> Found:
 
 @dataclass(frozen=True)
 class Checked:
-    """The outcome of one comment's check: its new status and the languages to translate it into."""
+    """The outcome of one comment's check: its new status, the languages to translate it into, and the outbox
+    rows written with it (to send after the commit)."""
 
     status: str
     langs: list[str]
+    notifications: list[int] = field(default_factory=list, compare=False)
 
 
 def check_comments(
-    comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0)
+    comment_ids: Sequence[int], max_attempts: int, busy_for: timedelta = timedelta(0), settings: Settings | None = None
 ) -> dict[int, Checked | Exception]:
-    """Check comments *comment_ids*; return the outcome (or the error) of each one this call claimed."""
+    """Check comments *comment_ids*; return the outcome (or the error) of each one this call claimed.
+
+    With *settings* (the actor's), the reply mails of the comments it makes visible are written with the verdicts.
+    """
     now = utcnow()
     params = {"ids": sorted(set(comment_ids)), "max_attempts": max_attempts, "busy_since": now - busy_for,
               "now": now}
@@ -152,7 +171,8 @@ def check_comments(
     for comment_id, body, author, attempts, version, _list_version in claimed:
         if attempts > max_attempts:
             with db.session_scope() as session:
-                hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times", version)
+                if hold_for_review(session, comment_id, f"profanity check failed {attempts - 1} times", version):
+                    outcomes[comment_id] = Checked(Status.FLAGGED, [], outbox.written(session))
             continue
         try:
             verdicts[comment_id] = examine(engine, body, author)
@@ -162,9 +182,10 @@ def check_comments(
             # batched with it again, and run out of attempts for a fault that is not theirs.
             outcomes[comment_id] = exc
     if verdicts:
-        recorded = _record_pg(verdicts, versions) if db.is_postgresql() else _record_each(verdicts, versions)
-        for comment_id, langs in recorded.items():
-            outcomes[comment_id] = Checked(_status(verdicts[comment_id]), langs)
+        record = _record_pg if db.is_postgresql() else _record_each
+        recorded = record(verdicts, versions, settings)
+        for comment_id, (langs, notes) in recorded.items():
+            outcomes[comment_id] = Checked(_status(verdicts[comment_id]), langs, notes)
     return outcomes
 
 
@@ -173,10 +194,13 @@ def _status(verdict: Found) -> str:
     return Status.FLAGGED if verdict.profane else Status.PUBLISHED
 
 
-def _record_pg(verdicts: dict[int, Found], versions: dict[int, int]) -> dict[int, list[str]]:
-    """Store a batch of verdicts in one statement; return the pending translations of those stored."""
+def _record_pg(verdicts: dict[int, Found], versions: dict[int, int],
+               settings: Settings | None) -> dict[int, tuple[list[str], list[int]]]:
+    """Store a batch of verdicts in one statement; return the pending translations and outbox rows of each."""
     ids, batch = list(verdicts), list(verdicts.values())
-    with db.autocommit() as connection:
+    mail = settings is not None and settings.mail_enabled
+    # With mail on, the statement and the reply mails of the comments it made visible share one transaction.
+    with db.engine().begin() if mail else db.autocommit() as connection:
         rows = _RECORD_PG.execute(connection, {
             "ids": ids, "statuses": [_status(v) for v in batch], "censored": [v.censored for v in batch],
             "words": [json.dumps(v.stored) for v in batch], "profane": [v.profane for v in batch],
@@ -184,16 +208,44 @@ def _record_pg(verdicts: dict[int, Found], versions: dict[int, int]) -> dict[int
             "now": utcnow(),
             "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
         }).all()
-    return {comment_id: langs.split(",") if langs else [] for comment_id, langs in rows}
+        mails: dict[int, list[int]] = {}
+        if mail and rows:
+            session = db.new_session(bind=connection)
+            try:
+                mails = _reply_mails(session, [row[0] for row in rows], settings)  # type: ignore[arg-type]
+            finally:
+                session.close()
+    return {comment_id: (langs.split(",") if langs else [],
+                         ([int(i) for i in notes.split(",")] if notes else []) + mails.get(comment_id, []))
+            for comment_id, langs, notes in rows}
 
 
-def _record_each(verdicts: dict[int, Found], versions: dict[int, int]) -> dict[int, list[str]]:
-    """Store a batch of verdicts one comment at a time, in one transaction (SQLite)."""
+def _reply_mails(session: Session, comment_ids: list[int], settings: Settings) -> dict[int, list[int]]:
+    """Write the reply mails of *comment_ids*, just recorded, in *session*'s transaction; return each one's rows."""
+    replies.on_visible_ids(session, comment_ids, settings)
+    written = outbox.written(session)
+    mails: dict[int, list[int]] = {}
+    if written:
+        rows = session.execute(select(Outbox.id, Outbox.comment_id).where(Outbox.id.in_(written)))
+        for outbox_id, comment_id in rows:
+            mails.setdefault(comment_id, []).append(outbox_id)
+    return mails
+
+
+def _record_each(verdicts: dict[int, Found], versions: dict[int, int],
+                 settings: Settings | None) -> dict[int, tuple[list[str], list[int]]]:
+    """Store a batch of verdicts one comment at a time, in one transaction (SQLite), with their outbox rows."""
     recorded = {}
     with db.session_scope() as session:
         for comment_id, verdict in verdicts.items():
             if record_check(session, comment_id, verdict, versions[comment_id]):
-                recorded[comment_id] = sorted(reading.pending_translations(session, comment_id))
+                event = outbox.FLAGGED if verdict.profane else outbox.PUBLISHED
+                notes = outbox.record_event(session, event, comment_id)
+                recorded[comment_id] = (sorted(reading.pending_translations(session, comment_id)), notes)
+        outbox.forget(session)  # the ids go back with the outcomes
+        if settings is not None and settings.mail_enabled and recorded:
+            for comment_id, mails in _reply_mails(session, list(recorded), settings).items():
+                recorded[comment_id][1].extend(mails)
     return recorded
 
 
@@ -233,4 +285,5 @@ def hold_for_review(session: Session, comment_id: int, reason: str, version: int
             session, kind="system", action="held", actor=audit.SYSTEM, comment_id=comment_id,
             reason=reason, dedupe_key=audit.version_key("held", comment_id, version),
         )
+        outbox.record_event(session, outbox.FLAGGED, comment_id)  # the caller sends outbox.written(session)
     return bool(held)

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 
 from core.comments.reading import get, pending_translations
 from core.comments.text import clean_field
+from core.config import Settings
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import audit
+from core.notifications import outbox, replies
 from core.storage.models import MAX_ID, Action, Comment, Status, Translation, TranslationStatus, utcnow
 
 MAX_REASON = 500
@@ -54,8 +56,11 @@ def validate(data: Any) -> DecisionRequest:
     return DecisionRequest(action=action, reason=reason)
 
 
-def decide(session: Session, comment_id: int, request: DecisionRequest, moderator: str) -> Comment:
-    """Apply a decision to one comment; raise NotFound, or Conflict if decided or still pending."""
+def decide(session: Session, comment_id: int, request: DecisionRequest, moderator: str, settings: Settings) -> Comment:
+    """Apply a decision to one comment; raise NotFound, or Conflict if decided or still pending.
+
+    An approval writes the reply mail of the comment it makes visible (*settings* say whether mail is on).
+    """
     now = utcnow()
     applied = session.execute(
         update(Comment)
@@ -89,6 +94,8 @@ def decide(session: Session, comment_id: int, request: DecisionRequest, moderato
         session, kind="decision", action=request.action, actor=moderator, comment_id=comment_id,
         reason=request.reason, dedupe_key=audit.version_key("decision", comment_id, version or 1),
     )
+    # The webhook rows of the decision, in its transaction; the caller sends outbox.written(session) after commit.
+    outbox.record_event(session, outbox.DECIDED, comment_id)
     if request.action == Action.REJECT:
         # Nothing left to translate for a rejected comment.
         session.execute(
@@ -98,18 +105,21 @@ def decide(session: Session, comment_id: int, request: DecisionRequest, moderato
             .execution_options(synchronize_session=False)
         )
     session.expire_all()
-    return get(session, comment_id)
+    comment = get(session, comment_id)
+    if request.action == Action.APPROVE:
+        replies.on_visible(session, comment, settings)  # in the decision's transaction, sent with outbox.written
+    return comment
 
 
 def decide_many(
-    session: Session, ids: list[int], request: DecisionRequest, moderator: str
+    session: Session, ids: list[int], request: DecisionRequest, moderator: str, settings: Settings
 ) -> list[dict[str, Any]]:
     """Apply a decision to each id; return one result per id (ok, not_found or conflict)."""
     results: list[dict[str, Any]] = []
     for comment_id in ids:
         try:
             with session.begin_nested():
-                comment = decide(session, comment_id, request, moderator)
+                comment = decide(session, comment_id, request, moderator, settings)
             results.append({"id": comment_id, "result": "ok", "status": comment.status})
         except NotFound as exc:
             results.append({"id": comment_id, "result": "not_found", "message": str(exc)})

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.moderation import accounts, audit, checking, throttle
+from core.notifications import digest, outbox
 from core.scheduling import schedule, stats
 from core.storage.db import dialect_insert, session_scope
 from core.storage.models import AuditEvent, Comment, DailyStats, Status, Translation, TranslationStatus, utcnow
@@ -32,6 +33,7 @@ class Outcome:
     detail: dict[str, Any] = field(default_factory=dict)
     checks: list[int] = field(default_factory=list)
     translations: list[tuple[int, str]] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)
 
 
 def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
@@ -75,8 +77,11 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
             continue
         if _count_redispatch(session, Translation, translation_id, count, now):
             outcome.translations.append((comment_id, lang))
+    # Outbox rows the broker never confirmed, or whose retry it lost (at least once: the claim drops a repeat).
+    outcome.notifications = outbox.due(session, now, timedelta(seconds=settings.stuck_after_seconds))
+    outcome.notifications += outbox.written(session)  # the comment.flagged rows of the comments held above
     outcome.detail = {"checks": len(outcome.checks), "translations": len(outcome.translations),
-                      "held": held, "failed": failed}
+                      "held": held, "failed": failed, "notifications": len(outcome.notifications)}
     return outcome
 
 
@@ -140,8 +145,13 @@ def daily_stats(session: Session, settings: Settings, now: datetime) -> Outcome:
     return store_daily_stats(session, yesterday - timedelta(days=1), yesterday)
 
 
+def moderator_digest(session: Session, settings: Settings, now: datetime) -> Outcome:
+    """Write the moderators' digest mails of comments flagged since the last digest (none when nothing is new)."""
+    return Outcome(digest.collect(session, settings, now))
+
+
 JOB_FUNCTIONS: dict[str, Callable[[Session, Settings, datetime], Outcome]] = {
-    "redispatch": redispatch, "purge": purge, "daily_stats": daily_stats,
+    "redispatch": redispatch, "purge": purge, "daily_stats": daily_stats, "digest": moderator_digest,
 }
 
 
@@ -155,6 +165,7 @@ def run(job: str, slot: datetime, settings: Settings, manual: bool = False) -> O
     try:
         with session_scope() as session:
             outcome = JOB_FUNCTIONS[job](session, settings, utcnow())
+            outcome.notifications += outbox.written(session)  # rows a job wrote (the digest's mails)
             schedule.finish_run(session, job, slot, "done", outcome.detail)
     except SQLAlchemyError as exc:
         # Record the failure in the ledger (so `scheduler.py list` shows it) and let the actor retry.

@@ -18,7 +18,7 @@ from core.storage.models import JobRun, SchedulerLease, utcnow
 #: Interval slots are aligned on this instant, so every scheduler process computes the same slots.
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 LEASE = "scheduler"
-JOBS = ("redispatch", "purge", "daily_stats")
+JOBS = ("redispatch", "purge", "daily_stats", "digest")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
                          f"cron {settings.purge_cron} UTC"),
         "daily_stats": JobSpec("daily_stats", CronTrigger.from_crontab(settings.daily_stats_cron, timezone=UTC),
                                f"cron {settings.daily_stats_cron} UTC"),
+        "digest": JobSpec("digest", IntervalTrigger(minutes=settings.moderator_digest_minutes, start_date=EPOCH,
+                                                    timezone=UTC), f"every {settings.moderator_digest_minutes} min"),
     }
 
 

@@ -280,5 +280,7 @@ class DailyStats(Base):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# The accounts tables live in their own module; importing it here registers them with every import of models.
+# The accounts and notifications tables live in their own modules; importing them here registers them with every
+# import of models.
 from core.storage.models_accounts import Credential, Moderator  # noqa: E402,F401
+from core.storage.models_notifications import MailAddress, Outbox, WebhookEndpoint  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.db import Base
@@ -23,6 +23,9 @@ class Moderator(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The moderator digest (issue 15): sent to ``email`` only while ``notify_digest`` is on.
+    email: Mapped[str | None] = mapped_column(String(254))
+    notify_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Credential(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core.moderation import audit, wordlists
+from core.notifications import outbox
 from core.storage import db
 from core.storage.db import session_scope
 from core.storage.models import Comment, Status, Translation, TranslationStatus, utcnow
@@ -126,13 +128,18 @@ def flag_by_translation(session: Session, comment_id: int, lang: str, words: lis
             detail={"words": words, "source": f"translation:{lang}"},
             dedupe_key=audit.version_key("flagged", comment_id, version),
         )
+        outbox.record_event(session, outbox.FLAGGED, comment_id)  # the caller sends outbox.written(session)
     return bool(flagged)
 
 
 def translate(
-    comment_id: int, lang: str, translator: Translator, max_attempts: int, busy_for: timedelta = timedelta(0)
+    comment_id: int, lang: str, translator: Translator, max_attempts: int, busy_for: timedelta = timedelta(0),
+    notify: Callable[[list[int]], object] | None = None,
 ) -> str | None:
     """Translate comment *comment_id* into *lang*; return the final status, or None if nothing to do.
+
+    *notify* sends the outbox rows of a flag the translation raised, after their commit (without it, or when
+    the broker does not take them, the scheduler's re-dispatch sends them).
 
     Raises:
         TransientTranslationError: the provider may succeed later; the caller retries with backoff.
@@ -163,7 +170,11 @@ def translate(
             if not finish_translation(session, comment_id, lang, status, version=job.version, text=text,
                                       reason=reason, words=words):
                 session.rollback()  # no flag without its translation: a duplicate finished it, or an edit voided it
+                outbox.forget(session)
                 return None
+        notes = outbox.written(session)
+        if notify is not None and notes:
+            notify(notes)
     else:
         with db.autocommit() as connection:  # one guarded statement: its own transaction
             if not _finish(connection, comment_id, lang, status, job.version, text, reason, words):

@@ -1,0 +1,202 @@
+"""Deliver one webhook outbox row: a signed POST, retried with exponential backoff, the endpoint disabled after
+MAX_CONSECUTIVE_FAILURES failed deliveries in a row.
+
+The body is ``{"id", "event", "created_at", "comment": <public view>}``, built at the first attempt and kept:
+every retry sends the same bytes with the same ``X-Parley-Delivery`` (the row's ``message_id``). The signature
+is ``sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``. A delivery has WEBHOOK_MAX_ATTEMPTS attempts;
+it fails when they are spent, or at once when the URL is refused (``urls.check``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.comments import reading, views
+from core.config import Settings
+from core.errors import ValidationError
+from core.notifications import outbox, urls
+from core.storage import db
+from core.storage.models import Comment, utcnow
+from core.storage.models_notifications import Outbox, OutboxStatus, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+#: An endpoint is disabled after this many failed deliveries in a row (``webhooks enable ID`` turns it back on).
+MAX_CONSECUTIVE_FAILURES = 10
+#: Backoff of attempt n: BASE_BACKOFF * 2**(n-1), at most MAX_BACKOFF (under RabbitMQ's 30 min consumer timeout).
+BASE_BACKOFF = 10.0
+MAX_BACKOFF = 900.0
+#: The most bytes of a receiver's answer read (only its status matters).
+MAX_ANSWER = 64 * 1024
+USER_AGENT = "Parley-Webhook/1"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the ``X-Parley-Signature`` value of *body* sent at *timestamp* (unix seconds)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def backoff(attempt: int) -> float:
+    """Return the seconds to wait after failed attempt *attempt* (1-based)."""
+    return min(BASE_BACKOFF * 2 ** (attempt - 1), MAX_BACKOFF)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one call did: ``sent``, ``retry`` (in *retry_in* seconds), ``failed`` or ``skipped`` (not ours now)."""
+
+    status: str
+    retry_in: float | None = None
+    detail: str = ""
+
+
+def body_of(session: Session, row: Outbox, settings: Settings) -> dict[str, Any]:
+    """Return the delivery body of *row*: the event and the comment's public view as of now."""
+    comment = session.get(Comment, row.comment_id) if row.comment_id is not None else None
+    view = None
+    if comment is not None:
+        count = reading.reply_counts(session, [comment.id], settings.moderation_policy).get(comment.id, 0)
+        view = views.public_view(comment, settings.moderation_policy, reply_count=count)
+    return {"id": row.message_id, "event": row.event, "created_at": views.iso(row.created_at), "comment": view}
+
+
+def _prepare(session: Session, row: Outbox, settings: Settings) -> dict[str, Any] | None:
+    """Build the body at the first attempt; keep the stored one afterwards."""
+    return None if (row.payload or {}).get("id") else body_of(session, row, settings)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to a host name, connected to an address checked beforehand."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        """Connect to the pinned address."""
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a host name (certificate and SNI checked for it), connected to an address checked beforehand."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self.address = address
+
+    def connect(self) -> None:
+        """Connect to the pinned address, then start TLS for the host name."""
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def post(url: str, headers: dict[str, str], body: bytes, settings: Settings) -> int:
+    """POST *body* to *url* (checked, pinned, with timeouts); return the answer's status code.
+
+    Raises:
+        ValidationError: the URL is refused.
+        OSError, http.client.HTTPException: the connection failed, timed out or the answer was not HTTP.
+    """
+    host, port, addresses = urls.check(url, settings)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    last: OSError | None = None
+    for address in addresses:
+        connection = kind(host, port, str(address), settings.webhook_timeout_seconds)
+        try:
+            connection.request("POST", target, body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read(MAX_ANSWER)
+            return answer.status
+        except ConnectionRefusedError as exc:  # try the host's next address
+            last = exc
+        finally:
+            connection.close()
+    raise last or OSError("no address answered")
+
+
+def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> Result:
+    """Make one attempt at webhook row *outbox_id*, if it is due and nobody else holds it; safe to run twice."""
+    claimed = outbox.claim(outbox_id, now, prepare=lambda session, row: _prepare(session, row, settings))
+    if claimed is None:
+        return Result("skipped")
+    with db.session_scope() as session:
+        endpoint = session.get(WebhookEndpoint, claimed.endpoint_id) if claimed.endpoint_id else None
+        target = (endpoint.url, endpoint.secret, endpoint.enabled) if endpoint else None
+    if target is None or not target[2]:
+        reason = "endpoint removed" if target is None else "endpoint disabled"
+        outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=reason)
+        return Result("failed", detail=reason)
+    url, secret, _enabled = target
+    body = json.dumps(claimed.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    timestamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Parley-Event": claimed.event,
+               "X-Parley-Delivery": claimed.message_id, "X-Parley-Timestamp": timestamp,
+               "X-Parley-Signature": sign(secret, timestamp, body)}
+    permanent = False
+    try:
+        code = post(url, headers, body, settings)
+        error = None if 200 <= code < 300 else f"HTTP {code}"
+    except ValidationError as exc:
+        error, permanent = f"refused: {exc}", True
+    except (OSError, http.client.HTTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return _settle(claimed, error, permanent, settings)
+
+
+def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, settings: Settings) -> Result:
+    """Record the attempt's outcome on the row and, for a finished delivery, on its endpoint."""
+    now = utcnow()
+    with db.session_scope() as session:
+        if error is None:
+            if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.SENT, session=session):
+                _endpoint_result(session, claimed.endpoint_id, ok=True, now=now)
+            return Result("sent")
+        if not permanent and claimed.attempt < settings.webhook_max_attempts:
+            wait = backoff(claimed.attempt)
+            outbox.finish(claimed.id, claimed.attempt, OutboxStatus.PENDING, error=error,
+                          retry_at=now + timedelta(seconds=wait), session=session)
+            logger.info("Webhook delivery %s attempt %d failed (%s); retry in %.0f s.", claimed.message_id,
+                        claimed.attempt, error, wait)
+            return Result("retry", retry_in=wait, detail=error)
+        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=error, session=session):
+            _endpoint_result(session, claimed.endpoint_id, ok=False, now=now)
+        logger.warning("Webhook delivery %s failed after %d attempts: %s", claimed.message_id, claimed.attempt, error)
+        return Result("failed", detail=error)
+
+
+def _endpoint_result(session: Session, endpoint_id: int | None, *, ok: bool, now: datetime) -> None:
+    """Count a delivered (reset) or failed delivery of the endpoint; disable it at the limit."""
+    if endpoint_id is None:
+        return
+    table = WebhookEndpoint
+    if ok:
+        session.execute(update(table).where(table.id == endpoint_id).values(consecutive_failures=0)
+                        .execution_options(synchronize_session=False))
+        return
+    session.execute(update(table).where(table.id == endpoint_id)
+                    .values(consecutive_failures=table.consecutive_failures + 1)
+                    .execution_options(synchronize_session=False))
+    disabled = session.execute(
+        update(table).where(table.id == endpoint_id, table.enabled.is_(True),
+                            table.consecutive_failures >= MAX_CONSECUTIVE_FAILURES)
+        .values(enabled=False, disabled_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if disabled:
+        logger.warning("Webhook endpoint %d disabled after %d failed deliveries in a row.", endpoint_id,
+                       MAX_CONSECUTIVE_FAILURES)
