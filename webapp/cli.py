@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound, ValidationError
 from core.moderation import accounts
@@ -26,6 +29,17 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """Run a command's work in one transaction; a domain error (bad input, conflict, not found) ends it (exit 1)."""
+    try:
+        with db.session_scope() as session:
+            yield session
+    except (ValidationError, Conflict, NotFound) as exc:
+        details = "; ".join(f"{k}: {v}" for k, v in (getattr(exc, "fields", None) or {}).items())
+        fail(f"{exc}{' (' + details + ')' if details else ''}")
+
+
 @group.command("create")
 @click.argument("name")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -37,14 +51,10 @@ def create(name: str, password_stdin: bool, role: str, email: str | None) -> Non
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with db.session_scope() as session:
-            accounts.create(session, name, password, role)
-            if email is not None:
-                digest.set_email(session, name, email, current_app.config["PARLEY"])
-    except (ValidationError, Conflict) as exc:
-        details = "; ".join(f"{k}: {v}" for k, v in getattr(exc, "fields", {}).items())
-        fail(f"{exc}{' (' + details + ')' if details else ''}")
+    with transaction() as session:
+        accounts.create(session, name, password, role)
+        if email is not None:
+            digest.set_email(session, name, email, current_app.config["PARLEY"])
     click.echo(f"Created {role} {name}.")
 
 
@@ -70,11 +80,8 @@ def when(moment: datetime | None, none: str) -> str:
               help="Lifetime: 12h, 90d, 2w, or 'never'.")
 def token(name: str, label: str | None, expires_in: timedelta | None) -> None:
     """Print a new API token for NAME (shown once; only its hash is stored)."""
-    try:
-        with db.session_scope() as session:
-            secret = accounts.issue_token(session, name, label, expires_in)
-    except (NotFound, Conflict) as exc:
-        fail(str(exc))
+    with transaction() as session:
+        secret = accounts.issue_token(session, name, label, expires_in)
     click.echo(secret)
 
 
@@ -82,11 +89,8 @@ def token(name: str, label: str | None, expires_in: timedelta | None) -> None:
 @click.argument("name")
 def tokens(name: str) -> None:
     """List NAME's API tokens: id, label, created, expires, last used (never the tokens themselves)."""
-    try:
-        with db.session_scope() as session:
-            rows = accounts.list_tokens(session, name)
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        rows = accounts.list_tokens(session, name)
     click.echo("id\tlabel\tcreated\texpires\tlast used")
     for row in rows:
         click.echo(f"{row.id}\t{row.label or '-'}\t{when(row.created_at, '-')}\t{when(row.expires_at, 'never')}"
@@ -98,11 +102,8 @@ def tokens(name: str) -> None:
 @click.argument("token_id", type=int)
 def revoke_token(name: str, token_id: int) -> None:
     """Revoke API token TOKEN_ID of NAME (see `tokens`); the account and its other tokens keep working."""
-    try:
-        with db.session_scope() as session:
-            accounts.revoke_token(session, name, token_id)
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        accounts.revoke_token(session, name, token_id)
     click.echo(f"Revoked token {token_id} of {name}.")
 
 
@@ -121,11 +122,8 @@ def list_() -> None:
 @click.argument("state", type=click.Choice(["on", "off"]))
 def notify(name: str, state: str) -> None:
     """Turn NAME's digest of newly flagged comments on or off (mailed every MODERATOR_DIGEST_MINUTES)."""
-    try:
-        with db.session_scope() as session:
-            digest.set_notify(session, name, state == "on")
-    except (NotFound, ValidationError) as exc:
-        fail(str(exc) if not getattr(exc, "fields", None) else "; ".join(exc.fields.values()))
+    with transaction() as session:
+        digest.set_notify(session, name, state == "on")
     click.echo(f"Digest for {name}: {state}.")
 
 
@@ -133,11 +131,8 @@ def notify(name: str, state: str) -> None:
 @click.argument("name")
 def disable(name: str) -> None:
     """Disable NAME and revoke its tokens and sessions."""
-    try:
-        with db.session_scope() as session:
-            accounts.disable(session, name)
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        accounts.disable(session, name)
     click.echo(f"Disabled {name}; its tokens and sessions no longer work.")
 
 

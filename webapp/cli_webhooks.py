@@ -6,10 +6,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from core.errors import NotFound, ValidationError
 from core.notifications import endpoints, outbox
-from core.storage import db
-from webapp.cli import fail
+from webapp.cli import transaction
 from webapp.web import dispatcher
 
 group = AppGroup("webhooks", help="Webhook endpoints: add, list, remove, enable; their deliveries and redelivery.")
@@ -20,12 +18,9 @@ group = AppGroup("webhooks", help="Webhook endpoints: add, list, remove, enable;
 @click.option("--events", required=True, help="Comma-separated: " + ",".join(outbox.EVENTS))
 def add(url: str, events: str) -> None:
     """Add an endpoint; print its id and its signing secret (shown only this once)."""
-    try:
-        with db.session_scope() as session:
-            endpoint, secret = endpoints.add(session, url, events, current_app.config["PARLEY"])
-            endpoint_id = endpoint.id
-    except ValidationError as exc:
-        fail(str(exc))
+    with transaction() as session:
+        endpoint, secret = endpoints.add(session, url, events, current_app.config["PARLEY"])
+        endpoint_id = endpoint.id
     click.echo(f"Added webhook {endpoint_id} for {url}.")
     click.echo(f"Signing secret (shown once): {secret}")
 
@@ -33,7 +28,7 @@ def add(url: str, events: str) -> None:
 @group.command("list")
 def list_() -> None:
     """List endpoints: id, enabled, consecutive failures, events, URL."""
-    with db.session_scope() as session:
+    with transaction() as session:
         for e in endpoints.listing(session):
             state = "enabled" if e.enabled else "DISABLED"
             click.echo(f"{e.id}\t{state}\tfailures={e.consecutive_failures}\t{','.join(e.events)}\t{e.url}")
@@ -43,11 +38,8 @@ def list_() -> None:
 @click.argument("endpoint_id", type=int)
 def remove(endpoint_id: int) -> None:
     """Remove an endpoint and its deliveries."""
-    try:
-        with db.session_scope() as session:
-            endpoints.remove(session, endpoint_id)
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        endpoints.remove(session, endpoint_id)
     click.echo(f"Removed webhook {endpoint_id}.")
 
 
@@ -55,11 +47,8 @@ def remove(endpoint_id: int) -> None:
 @click.argument("endpoint_id", type=int)
 def enable(endpoint_id: int) -> None:
     """Enable an endpoint again (after it was disabled by failures), its failure count reset."""
-    try:
-        with db.session_scope() as session:
-            endpoints.enable(session, endpoint_id)
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        endpoints.enable(session, endpoint_id)
     click.echo(f"Enabled webhook {endpoint_id}.")
 
 
@@ -68,24 +57,18 @@ def enable(endpoint_id: int) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 def deliveries(endpoint_id: int, limit: int) -> None:
     """List an endpoint's latest deliveries: delivery id, event, status, attempts, last error."""
-    try:
-        with db.session_scope() as session:
-            for row in endpoints.deliveries(session, endpoint_id, limit):
-                click.echo(f"{row.message_id}\t{row.event}\t{row.status}\tattempts={row.attempts}\t"
-                           f"{row.created_at:%Y-%m-%d %H:%M:%S}\t{(row.last_error or '')[:200]!r}")
-    except NotFound as exc:
-        fail(str(exc))
+    with transaction() as session:
+        for row in endpoints.deliveries(session, endpoint_id, limit):
+            click.echo(f"{row.message_id}\t{row.event}\t{row.status}\tattempts={row.attempts}\t"
+                       f"{row.created_at:%Y-%m-%d %H:%M:%S}\t{(row.last_error or '')[:200]!r}")
 
 
 @group.command("redeliver")
 @click.argument("delivery_id")
 def redeliver(delivery_id: str) -> None:
     """Send a delivery again (same delivery id and body, fresh attempts)."""
-    try:
-        with db.session_scope() as session:
-            outbox_id = endpoints.redeliver(session, delivery_id)
-    except (NotFound, ValidationError) as exc:
-        fail(str(exc))
+    with transaction() as session:
+        outbox_id = endpoints.redeliver(session, delivery_id)
     sent = outbox.send_all([outbox_id], dispatcher().send_notification)
     click.echo(f"Redelivery of {delivery_id} queued." if sent else
                f"Redelivery of {delivery_id} recorded; the broker did not confirm it, the re-dispatch will send it.")
