@@ -9,6 +9,7 @@ import dramatiq
 from actors.broker import settings
 from actors.envelope import require_id
 from core.errors import ValidationError
+from core.messaging import counters
 from core.messaging.broker import DELIVER_NOTIFICATION, NOTIFICATIONS_QUEUE
 from core.notifications import delivery
 
@@ -28,7 +29,8 @@ logger = logging.getLogger(__name__)
 )
 def deliver_notification(outbox_id: int) -> None:
     """Send outbox row *outbox_id* (mail or webhook); raise Retry with its backoff when it must be tried again."""
-    result = delivery.deliver(require_id(outbox_id), settings)
+    kind, result = delivery.attempt(require_id(outbox_id), settings)
+    counters.count_send(kind, result.status)
     if result.status == "retry" and result.retry_in is not None:
         raise dramatiq.Retry(f"outbox {outbox_id}: {result.detail}", delay=int(result.retry_in * 1000))
     logger.log(logging.WARNING if result.status == "failed" else logging.DEBUG,

@@ -10,6 +10,7 @@ from datetime import UTC
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.notifications.backlog import Backlog, backlog
 from core.scheduling import schedule
 from core.storage.models import Comment, Status, Translation, TranslationStatus, utcnow
 
@@ -27,6 +28,7 @@ class Snapshot:
     translation_failures: dict[str, int] = field(default_factory=dict)
     scheduler_last_success: dict[str, float] = field(default_factory=dict)
     queue_depths: dict[str, int | None] = field(default_factory=dict)
+    outbox: Backlog = field(default_factory=Backlog)
 
 
 def reason_label(reason: str | None) -> str:
@@ -61,4 +63,5 @@ def snapshot(session: Session) -> Snapshot:
     # Stored in UTC (SQLite hands it back naive): never let timestamp() read it as local time.
     snap.scheduler_last_success = {job: when.replace(tzinfo=UTC).timestamp()
                                    for job, when in schedule.last_success(session).items()}
+    snap.outbox = backlog(session, now)
     return snap

@@ -10,7 +10,9 @@ import pika
 import pytest
 from sqlalchemy import select
 
+from core.notifications import endpoints, outbox
 from core.storage import db
+from core.storage.models_notifications import Outbox, OutboxStatus
 from tests import seed, support
 from tests.browser_support import LiveServer, axe_violations, chromium, describe_violations, login, seed_showcase
 
@@ -30,6 +32,8 @@ PAGES = {
     "stats": "/moderation/stats",
     "scheduler": "/moderation/scheduler",
     "dead letters": "/moderation/deadletters",
+    "webhooks": "/moderation/webhooks",
+    "webhook": "/moderation/webhooks/{webhook}",
     "job": "/moderation/jobs/{job}",
 }
 
@@ -64,7 +68,8 @@ def server(stack) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def showcase(stack, clean_db) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """The screenshots' data (a queue, history, word lists, jobs) and an admin; ids of a comment and a job."""
+    """The screenshots' data (a queue, history, word lists, jobs, a webhook) and an admin; ids of a comment, a job
+    and the webhook endpoint."""
     from core.storage.models import Task
 
     db.configure(stack.database_url)
@@ -72,7 +77,15 @@ def showcase(stack, clean_db) -> dict[str, int]:  # type: ignore[no-untyped-def]
     seed.moderator("alice", role="admin")
     with db.session_scope() as session:
         job = session.scalars(select(Task.id).order_by(Task.id)).first()
-    return {"comment": ids["Jürgen Weiß"], "job": job}
+        # A webhook endpoint with a failed delivery (redeliver button) and a pending one.
+        hook, _secret = endpoints.add(session, "http://127.0.0.1:9/hook", outbox.PUBLISHED,
+                                      stack.settings(webhook_allow_private=True))
+        for status in (OutboxStatus.FAILED, OutboxStatus.PENDING):
+            row = session.get(Outbox, outbox.record(session, kind="webhook", event=outbox.PUBLISHED,
+                                                    endpoint_id=hook.id))
+            row.status, row.attempts, row.last_error = status, 8, "HTTP 500"
+        hook_id = hook.id
+    return {"comment": ids["Jürgen Weiß"], "job": job, "webhook": hook_id}
 
 
 @pytest.fixture

@@ -196,7 +196,8 @@ def test_alert_rules_are_valid_and_use_exported_metrics():
     rules = yaml.safe_load((support.ROOT / "deploy/prometheus/alerts.yml").read_text())
     exported = {"parley_oldest_pending_seconds", "parley_oldest_flagged_seconds", "parley_queue_messages",
                 "parley_scheduler_last_success_timestamp_seconds", "parley_translation_failures",
-                "parley_dependency_up", "parley_flagged_backlog", "parley_pending_comments"}
+                "parley_dependency_up", "parley_flagged_backlog", "parley_pending_comments", "parley_outbox_pending",
+                "parley_outbox_oldest_pending_seconds", "parley_outbox_overdue_seconds", "parley_outbox_failed"}
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
     names = {rule["alert"] for rule in alerts}
     assert {"ParleyCommentsStuckPending", "ParleyDeadLetters", "ParleySchedulerMissedRun",

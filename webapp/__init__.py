@@ -78,9 +78,10 @@ def register_blueprints(app: Flask) -> None:
         pages,
         pages_ops,
         pages_stats,
+        pages_webhooks,
         pages_words,
     )
 
     for module in (health, api, embed, moderation_api, ops_api, auth, pages, pages_words, pages_stats, pages_ops,
-                   notifications):
+                   pages_webhooks, notifications):
         app.register_blueprint(module.bp)

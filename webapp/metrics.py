@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import metrics
 from core.errors import BrokerUnavailable
 from core.messaging import queues
+from core.notifications.backlog import Backlog
 from core.storage import db
 from webapp.web import settings
 
@@ -75,6 +76,27 @@ class ParleyCollector(Collector):
         for job, when in sorted(snap.scheduler_last_success.items()):
             last.add_metric([job], when)
         yield last
+        yield from _outbox_gauges(snap.outbox)
+
+
+#: The outbox gauges, each by kind (mail, webhook): name, help, the Backlog field it shows.
+OUTBOX_GAUGES = (
+    ("parley_outbox_pending", "Outbox rows not yet sent (first attempt or retrying).", "pending"),
+    ("parley_outbox_oldest_pending_seconds", "Age of the oldest pending outbox row, retries included.",
+     "oldest_pending_seconds"),
+    ("parley_outbox_overdue_seconds", "How long the longest-waiting due outbox row has been due.",
+     "overdue_seconds"),
+    ("parley_outbox_failed", "Outbox rows that failed for good.", "failed"),
+)
+
+
+def _outbox_gauges(backlog: Backlog) -> Iterator[GaugeMetricFamily]:
+    """Yield the outbox's depth, ages and failures by kind."""
+    for name, help_text, attribute in OUTBOX_GAUGES:
+        gauge = GaugeMetricFamily(name, help_text, labels=["kind"])
+        for kind, value in sorted(getattr(backlog, attribute).items()):
+            gauge.add_metric([kind], value)
+        yield gauge
 
 
 def start_timer() -> None:

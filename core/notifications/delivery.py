@@ -12,10 +12,16 @@ from core.notifications.webhooks import Result
 SENDERS: dict[str, Callable[[int, Settings], Result]] = {"webhook": webhooks.deliver, "mail": mailer.deliver}
 
 
-def deliver(outbox_id: int, settings: Settings) -> Result:
-    """Make one attempt at outbox row *outbox_id*; ``skipped`` when it is unknown, not due, held or done."""
+def attempt(outbox_id: int, settings: Settings) -> tuple[str | None, Result]:
+    """Make one attempt at outbox row *outbox_id*; return the row's kind (None if there is no such row) and
+    the result, ``skipped`` when the row is unknown, not due, held or done."""
     kind = outbox.kind_of(outbox_id)
     sender = SENDERS.get(kind or "")
     if sender is None:
-        return Result("skipped", detail=f"no sender for kind {kind!r}")
-    return sender(outbox_id, settings)
+        return kind, Result("skipped", detail=f"no sender for kind {kind!r}")
+    return kind, sender(outbox_id, settings)
+
+
+def deliver(outbox_id: int, settings: Settings) -> Result:
+    """Make one attempt at outbox row *outbox_id*; ``skipped`` when it is unknown, not due, held or done."""
+    return attempt(outbox_id, settings)[1]

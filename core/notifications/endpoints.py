@@ -1,4 +1,4 @@
-"""Webhook endpoints for admins (CLI, admin page): add, list, remove, enable, their deliveries, redelivery."""
+"""Webhook endpoints for admins (CLI, admin page): add, list, remove, enable, disable, their deliveries, redelivery."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.errors import NotFound, ValidationError
 from core.notifications import outbox, urls
+from core.notifications.webhooks import MAX_CONSECUTIVE_FAILURES
 from core.storage.models import utcnow
 from core.storage.models_notifications import Outbox, OutboxKind, OutboxStatus, WebhookEndpoint
+
+#: The deliveries an admin may send again: finished ones (a pending one is still being tried).
+REDELIVERABLE = (OutboxStatus.SENT, OutboxStatus.FAILED)
+#: The longest URL an endpoint may have (its column's size).
+MAX_URL = 2000
 
 
 def parse_events(value: str | Sequence[str]) -> list[str]:
@@ -31,6 +37,8 @@ def add(session: Session, url: str, events: str | Sequence[str], settings: Setti
     The secret is a shared signing secret, stored as given because every delivery is signed with it: it is shown
     once here and never again.
     """
+    if len(url.strip()) > MAX_URL:
+        raise ValidationError(f"a webhook URL may be at most {MAX_URL} characters")
     urls.check(url, settings)
     secret = secrets.token_hex(32)
     endpoint = WebhookEndpoint(url=url.strip(), secret=secret, events=parse_events(events), enabled=True,
@@ -67,6 +75,27 @@ def enable(session: Session, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
+def disable(session: Session, endpoint_id: int) -> WebhookEndpoint:
+    """Disable endpoint *endpoint_id*: it gets no new deliveries and its pending ones fail at their next attempt."""
+    endpoint = get(session, endpoint_id)
+    if endpoint.enabled:
+        endpoint.enabled, endpoint.disabled_at = False, utcnow()
+        session.flush()
+    return endpoint
+
+
+def disabled_reason(endpoint: WebhookEndpoint) -> str | None:
+    """Return why *endpoint* is disabled (None while it is enabled).
+
+    Failures stop counting once an endpoint is disabled, so one with fewer than the limit was disabled by hand.
+    """
+    if endpoint.enabled:
+        return None
+    if endpoint.consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+        return f"{endpoint.consecutive_failures} failed deliveries in a row"
+    return "disabled by an admin"
+
+
 def deliveries(session: Session, endpoint_id: int, limit: int = 50) -> list[Outbox]:
     """Return the latest deliveries of endpoint *endpoint_id*, newest first."""
     get(session, endpoint_id)
@@ -75,10 +104,14 @@ def deliveries(session: Session, endpoint_id: int, limit: int = 50) -> list[Outb
                                 .order_by(Outbox.id.desc()).limit(limit)))
 
 
-def redeliver(session: Session, delivery_id: str) -> int:
-    """Make delivery *delivery_id* pending again with fresh attempts (same id, same body); return its row id."""
+def redeliver(session: Session, delivery_id: str, endpoint_id: int | None = None) -> int:
+    """Make delivery *delivery_id* pending again with fresh attempts (same id, same body); return its row id.
+
+    Send the row after the commit (``outbox.send_all``). With *endpoint_id*, the delivery must be one of that
+    endpoint's (the admin page's URL names it).
+    """
     row = session.scalar(select(Outbox).where(Outbox.kind == OutboxKind.WEBHOOK, Outbox.message_id == delivery_id))
-    if row is None:
+    if row is None or (endpoint_id is not None and row.endpoint_id != endpoint_id):
         raise NotFound(f"webhook delivery {delivery_id} does not exist")
     if row.status == OutboxStatus.PENDING and row.locked_until is not None and row.locked_until > utcnow():
         raise ValidationError(f"webhook delivery {delivery_id} is being sent right now")
