@@ -183,6 +183,8 @@ class Settings:
     webhook_max_attempts: int = 8
     webhook_timeout_seconds: float = 5.0
     webhook_allow_private: bool = False
+    #: How long a worker holds an outbox row it is sending; longer than any send (a killed worker's row waits this).
+    outbox_lease_seconds: int = 120
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -245,5 +247,6 @@ class Settings:
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900),
             **_mail(env),
             **_webhooks(env),
+            outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120, minimum=1),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

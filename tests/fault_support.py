@@ -38,9 +38,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, TRANSLATION_QUEUE
+from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, NOTIFICATIONS_QUEUE, TRANSLATION_QUEUE
 from core.moderation import accounts
 from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus
+from core.storage.models_notifications import Outbox, OutboxStatus
 from tests import support
 from tests.fake_translator import MODES, FakeRequest, FakeTranslator
 from tests.private_services import PrivatePostgres, PrivateRabbit, port_open
@@ -48,7 +49,7 @@ from tests.private_services import PrivatePostgres, PrivateRabbit, port_open
 log = logging.getLogger(__name__)
 
 #: Every queue Dramatiq declares for Parley: the work queues, their delay (DQ) and dead-letter (XQ) queues.
-QUEUES = tuple(f"{q}{suffix}" for q in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE)
+QUEUES = tuple(f"{q}{suffix}" for q in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE)
                for suffix in ("", ".DQ", ".XQ"))
 #: Timings scaled down so a fault heals within seconds (the production defaults are in README.md).
 FAST = {
@@ -662,3 +663,51 @@ def unique_body(prefix: str) -> str:
 def as_json(value: Any) -> bytes:
     """Encode *value* as JSON bytes."""
     return json.dumps(value).encode()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# notifications: deliveries per outbox row, as the SMTP server and the webhook receiver saw them
+# --------------------------------------------------------------------------------------------------------------
+
+
+def outbox_rows(stack: FaultStack) -> list[Outbox]:
+    """Every outbox row of the scenario, detached."""
+    with Session(stack.engine) as session:
+        rows = list(session.scalars(select(Outbox).order_by(Outbox.id)))
+        session.expunge_all()
+        return rows
+
+
+def assert_deliveries(stack: FaultStack, seen: Callable[[], Counter[str]], *, at_most: int = 1,
+                      settle: float = 60.0) -> dict[int, int]:
+    """Wait a bounded time until no outbox row is pending, then check the deliveries per row; return them by row id.
+
+    *seen* counts what the receivers got by message id (a mail's Message-ID without ``<…@host>``, a webhook's
+    ``X-Parley-Delivery``). INV-N1 nothing lost: every row is ``sent``, delivered at least once; INV-N2 bounded
+    duplicates: at most *at_most* deliveries per row, all with the row's id; INV-N3 no phantom: every delivery
+    names a row.
+    """
+    last: list[str] = []
+
+    def final() -> bool:
+        nonlocal last
+        last = [f"{r.id} {r.kind} {r.event} attempts={r.attempts} error={r.last_error}"
+                for r in outbox_rows(stack) if r.status == OutboxStatus.PENDING]
+        return not last
+
+    try:
+        support.poll(final, settle, interval=0.25, what="every outbox row to be final")
+    except AssertionError:
+        raise AssertionError(f"outbox rows still pending after {settle} s: {last[:10]}\n{tail_logs(stack)}") from None
+    rows, counts = outbox_rows(stack), seen()
+    not_sent = [(r.id, r.kind, r.status, r.last_error) for r in rows if r.status != OutboxStatus.SENT]
+    assert not not_sent, f"outbox rows not sent: {not_sent[:10]}"
+    per_row = {r.id: counts[r.message_id] for r in rows}
+    lost = [row_id for row_id, n in per_row.items() if n == 0]
+    assert not lost, f"rows marked sent that no receiver got: {lost[:10]}"
+    doubled = {row_id: n for row_id, n in per_row.items() if n > at_most}
+    assert not doubled, f"rows delivered more than {at_most} times: {doubled}"
+    phantoms = set(counts) - {r.message_id for r in rows}
+    assert not phantoms, f"deliveries no outbox row names: {sorted(phantoms)[:10]}"
+    log.info("deliveries per row hold: %d rows, %s", len(rows), dict(Counter(per_row.values())))
+    return per_row

@@ -26,7 +26,7 @@ MAX_ATTEMPTS = 8
 
 def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> Result:
     """Make one attempt at mail row *outbox_id*, if it is due and nobody else holds it; safe to run twice."""
-    claimed = outbox.claim(outbox_id, now)
+    claimed = outbox.claim(outbox_id, now, lease=timedelta(seconds=settings.outbox_lease_seconds))
     if claimed is None:
         return Result("skipped")
     try:

@@ -24,7 +24,7 @@ from core.storage.models_notifications import Outbox, OutboxKind, OutboxStatus, 
 #: The webhook events a comment's state changes raise (see CONTRACT "Notifications").
 PUBLISHED, FLAGGED, DECIDED, DELETED = "comment.published", "comment.flagged", "comment.decided", "comment.deleted"
 EVENTS = (PUBLISHED, FLAGGED, DECIDED, DELETED)
-#: How long a claimed row is someone's: longer than any send (connect + read timeouts).
+#: How long a claimed row is someone's by default: longer than any send (OUTBOX_LEASE_SECONDS).
 LEASE = timedelta(seconds=120)
 #: A row whose send was never confirmed is picked up by the sweep this long after it was written.
 UNDISPATCHED_GRACE = timedelta(seconds=10)
@@ -106,10 +106,12 @@ def kind_of(outbox_id: int) -> str | None:
 
 
 def claim(outbox_id: int, now: datetime | None = None,
-          prepare: Callable[[Session, Outbox], dict[str, Any] | None] | None = None) -> Claimed | None:
+          prepare: Callable[[Session, Outbox], dict[str, Any] | None] | None = None,
+          lease: timedelta = LEASE) -> Claimed | None:
     """Take row *outbox_id* for one attempt, if it is pending, due and nobody holds it; else return None.
 
-    *prepare* may return a payload to keep for this and every later attempt (stored with the claim).
+    *prepare* may return a payload to keep for this and every later attempt (stored with the claim). The row is
+    the caller's for *lease*: a caller killed mid-send leaves it to the next claim once the lease is over.
     """
     now = now or utcnow()
     with db.session_scope() as session:
@@ -118,7 +120,7 @@ def claim(outbox_id: int, now: datetime | None = None,
             .where(Outbox.id == outbox_id, Outbox.status == OutboxStatus.PENDING,
                    or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
                    or_(Outbox.locked_until.is_(None), Outbox.locked_until < now))
-            .values(attempts=Outbox.attempts + 1, locked_until=now + LEASE)
+            .values(attempts=Outbox.attempts + 1, locked_until=now + lease)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not taken:

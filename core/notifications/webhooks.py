@@ -132,7 +132,8 @@ def post(url: str, headers: dict[str, str], body: bytes, settings: Settings) -> 
 
 def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> Result:
     """Make one attempt at webhook row *outbox_id*, if it is due and nobody else holds it; safe to run twice."""
-    claimed = outbox.claim(outbox_id, now, prepare=lambda session, row: _prepare(session, row, settings))
+    claimed = outbox.claim(outbox_id, now, prepare=lambda session, row: _prepare(session, row, settings),
+                           lease=timedelta(seconds=settings.outbox_lease_seconds))
     if claimed is None:
         return Result("skipped")
     with db.session_scope() as session:
