@@ -13,6 +13,8 @@ TARGETS = (
     ("moderation_vs_celery", "moderation drain / naive Celery + better-profanity", ">=", 20.0),
     ("e2e_p99_ms", "end-to-end p99 at 100 comments/s (ms)", "<", 100.0),
     ("worker_rss_max_mib", "largest Parley worker process RSS (MiB)", "<", 120.0),
+    ("mail_vs_bare", "mail drain / bare smtplib loop (issue #15)", ">=", 0.5),
+    ("webhook_vs_bare", "webhook drain / bare requests loop (issue #15)", ">=", 0.5),
 )
 
 
@@ -51,6 +53,8 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "moderation_vs_celery": ratio(get("moderation_drain", "rate"), get("celery_drain", "rate")),
         "e2e_p99_ms": get("e2e", "e2e_p99_ms"),
         "worker_rss_max_mib": rss_max("parley_worker"),
+        "mail_vs_bare": get("notifications", "mail_vs_bare"),
+        "webhook_vs_bare": get("notifications", "webhook_vs_bare"),
     }
 
 
@@ -122,6 +126,13 @@ def table(results: dict[str, Any]) -> str:
         t = r["translation_drain"]
         row("Parley: translation drain (fake LibreTranslate)", t["rate"], "/s",
             note=f"{t['count']} translations, {t.get('outcomes')}")
+    for kind, bare, note in (("mail", "bare smtplib loop", "new connection per mail"),
+                             ("webhook", "bare requests.Session loop", "keep-alive")):
+        if "notifications" in r:
+            n = r["notifications"]
+            row(f"ceiling: {bare}", n[f"bare_{kind}"], "/s", note=note)
+            row(f"Parley: {kind} outbox drain (2 proc x 8 thr)", n[f"parley_{kind}"], "/s",
+                note=f"{n['config'][kind + 's']} rows, rounds {[p['rate'] for p in n['runs'][f'parley_{kind}']]}")
     if "celery_drain" in r:
         c = r["celery_drain"]
         row("peer: naive Celery + better-profanity drain", c["rate"], "/s",

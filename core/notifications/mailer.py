@@ -24,9 +24,11 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> Result:
-    """Make one attempt at mail row *outbox_id*, if it is due and nobody else holds it; safe to run twice."""
-    claimed = outbox.claim(outbox_id, now, lease=timedelta(seconds=settings.outbox_lease_seconds))
+def deliver(outbox_id: int, settings: Settings, now: datetime | None = None,
+            claimed: outbox.Claimed | None = None) -> Result:
+    """Make one attempt at mail row *outbox_id*, if it is due and nobody else holds it; safe to run twice.
+    *claimed* is the row when the caller claimed it already (``delivery.attempt``)."""
+    claimed = claimed or outbox.claim(outbox_id, now, lease=timedelta(seconds=settings.outbox_lease_seconds))
     if claimed is None:
         return Result("skipped")
     try:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, null, or_, select, update
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
 from core.storage import db
 from core.storage.models import utcnow
 from core.storage.models_notifications import Outbox, OutboxKind, OutboxStatus, WebhookEndpoint
+from core.storage.prepared import Prepared
 
 #: The webhook events a comment's state changes raise (see CONTRACT "Notifications").
 PUBLISHED, FLAGGED, DECIDED, DELETED = "comment.published", "comment.flagged", "comment.decided", "comment.deleted"
@@ -97,59 +99,93 @@ class Claimed:
     message_id: str
     attempt: int
     created_at: datetime
+    #: A webhook row's endpoint as the claim found it: (url, secret, enabled, consecutive failures), or None.
+    endpoint: tuple[str, str, bool, int] | None = None
 
 
 def kind_of(outbox_id: int) -> str | None:
     """Return the kind of row *outbox_id* (None if there is no such row)."""
-    with db.session_scope() as session:
-        return session.scalar(select(Outbox.kind).where(Outbox.id == outbox_id))
+    with db.autocommit() as connection:  # one statement: no BEGIN/COMMIT, no ORM session
+        return _run(connection, _KIND, {"oid": outbox_id}).scalar()
+
+
+# The statements of every send, built once: building one and its cache key cost more worker CPU than running it.
+_KIND = select(Outbox.kind).where(Outbox.id == bindparam("oid"))
+_CLAIM = (update(Outbox)
+          .where(Outbox.id == bindparam("oid"), Outbox.status == OutboxStatus.PENDING,
+                 or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= bindparam("now")),
+                 or_(Outbox.locked_until.is_(None), Outbox.locked_until < bindparam("now")))
+          .values(attempts=Outbox.attempts + 1, locked_until=bindparam("until"))
+          .returning(Outbox.id, Outbox.kind, Outbox.event, Outbox.comment_id, Outbox.endpoint_id, Outbox.recipient,
+                     Outbox.payload, Outbox.message_id, Outbox.attempts, Outbox.created_at,  # Claimed's order
+                     *(select(column).where(WebhookEndpoint.id == Outbox.endpoint_id).correlate(Outbox)
+                       .scalar_subquery().label(f"endpoint_{column.key}")
+                       for column in (WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.enabled,
+                                      WebhookEndpoint.consecutive_failures))))
+_KEEP_PAYLOAD = (update(Outbox).where(Outbox.id == bindparam("oid"), Outbox.attempts == bindparam("attempt"))
+                 .values(payload=bindparam("body")))
+_MINE = (Outbox.id == bindparam("oid"), Outbox.attempts == bindparam("attempt"), Outbox.status == OutboxStatus.PENDING)
+_FINISH = update(Outbox).where(*_MINE).values(status=bindparam("to"), locked_until=null(),
+                                              last_error=bindparam("error"), next_attempt_at=bindparam("retry_at"))
+_FINISH_SENT = _FINISH.values(sent_at=bindparam("now"))
+#: The same on PostgreSQL, prepared once per connection of the autocommit pool (core/storage/prepared.py).
+_PREPARED = {id(statement): Prepared.of(f"parley_outbox_{name}", statement)
+             for name, statement in (("kind", _KIND), ("claim", _CLAIM), ("finish", _FINISH), ("sent", _FINISH_SENT))}
+
+
+def _run(connection: Connection, statement: Any, params: dict[str, Any]) -> CursorResult[Any]:
+    """Run one of the statements above on an autocommit *connection*: prepared on PostgreSQL."""
+    if connection.dialect.name == "postgresql":
+        return _PREPARED[id(statement)].execute(connection, params)
+    return connection.execute(statement, params)
 
 
 def claim(outbox_id: int, now: datetime | None = None,
-          prepare: Callable[[Session, Outbox], dict[str, Any] | None] | None = None,
+          prepare: Callable[[Session, Claimed], dict[str, Any] | None] | None = None,
           lease: timedelta = LEASE) -> Claimed | None:
     """Take row *outbox_id* for one attempt, if it is pending, due and nobody holds it; else return None.
 
     *prepare* may return a payload to keep for this and every later attempt (stored with the claim). The row is
     the caller's for *lease*: a caller killed mid-send leaves it to the next claim once the lease is over.
+    The claim is one ``UPDATE … RETURNING`` committed on its own before the work (as a check's claim), which
+    also reads a webhook row's endpoint; the payload of *prepare* is stored (:func:`keep_payload`) before the
+    caller sends anything.
     """
     now = now or utcnow()
-    with db.session_scope() as session:
-        taken = session.execute(
-            update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == OutboxStatus.PENDING,
-                   or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= now),
-                   or_(Outbox.locked_until.is_(None), Outbox.locked_until < now))
-            .values(attempts=Outbox.attempts + 1, locked_until=now + lease)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not taken:
-            return None
-        row = session.get(Outbox, outbox_id)
-        assert row is not None
-        if prepare is not None:
-            payload = prepare(session, row)
-            if payload is not None:
-                row.payload = payload
-        return Claimed(row.id, row.kind, row.event, row.comment_id, row.endpoint_id, row.recipient,
-                       dict(row.payload or {}), row.message_id, row.attempts, row.created_at)
+    with db.autocommit() as connection:
+        found = _run(connection, _CLAIM, {"oid": outbox_id, "now": now, "until": now + lease}).first()
+    if found is None:
+        return None
+    endpoint = tuple(found[10:]) if found.endpoint_url is not None else None
+    claimed = Claimed(*found[:6], dict(found.payload or {}), *found[7:10], endpoint)  # type: ignore[arg-type]
+    return claimed if prepare is None else keep_payload(claimed, prepare)
+
+
+def keep_payload(claimed: Claimed, prepare: Callable[[Session, Claimed], dict[str, Any] | None]) -> Claimed:
+    """Store the payload *prepare* returns for *claimed* (guarded by its attempt) and return the row with it;
+    *prepare* returns None to keep the stored one."""
+    with db.autocommit() as connection:  # a read and one guarded write: no BEGIN/COMMIT round trips
+        session = db.new_session(bind=connection)
+        try:
+            payload = prepare(session, claimed)
+        finally:
+            session.close()
+        if payload is not None:
+            connection.execute(_KEEP_PAYLOAD, {"oid": claimed.id, "attempt": claimed.attempt, "body": payload})
+            claimed = replace(claimed, payload=dict(payload))
+    return claimed
 
 
 def finish(outbox_id: int, attempt: int, status: str, *, error: str | None = None,
            retry_at: datetime | None = None, session: Session | None = None) -> bool:
     """Record the end of *attempt*: ``sent``, ``failed``, or ``pending`` again at *retry_at*; False if not ours."""
-    now = utcnow()
-    values: dict[str, Any] = {"status": status, "locked_until": None, "last_error": error[:2000] if error else None,
-                              "next_attempt_at": retry_at}
-    if status == OutboxStatus.SENT:
-        values["sent_at"] = now
-    statement = (update(Outbox).where(Outbox.id == outbox_id, Outbox.attempts == attempt,
-                                      Outbox.status == OutboxStatus.PENDING)
-                 .values(**values).execution_options(synchronize_session=False))
+    statement = _FINISH_SENT if status == OutboxStatus.SENT else _FINISH
+    params = {"oid": outbox_id, "attempt": attempt, "to": status, "error": error[:2000] if error else None,
+              "retry_at": retry_at, **({"now": utcnow()} if statement is _FINISH_SENT else {})}
     if session is not None:
-        return bool(session.execute(statement).rowcount)
-    with db.session_scope() as own:
-        return bool(own.execute(statement).rowcount)
+        return bool(session.connection().execute(statement, params).rowcount)
+    with db.autocommit() as connection:  # one statement on its own: no BEGIN/COMMIT round trips
+        return bool(_run(connection, statement, params).rowcount)
 
 
 def due(session: Session, now: datetime, stuck_after: timedelta, limit: int = 1000) -> list[int]:

@@ -9,6 +9,7 @@ it fails when they are spent, or at once when the URL is refused (``urls.check``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import http.client
@@ -22,8 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from core.comments import reading, views
 from core.config import Settings
@@ -31,7 +32,7 @@ from core.errors import ValidationError
 from core.notifications import outbox, urls
 from core.storage import db
 from core.storage.models import Comment, utcnow
-from core.storage.models_notifications import Outbox, OutboxStatus, WebhookEndpoint
+from core.storage.models_notifications import OutboxStatus, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 #: An endpoint is disabled after this many failed deliveries in a row (``webhooks enable ID`` turns it back on).
@@ -64,17 +65,35 @@ class Result:
     detail: str = ""
 
 
-def body_of(session: Session, row: Outbox, settings: Settings) -> dict[str, Any]:
+def body_of(session: Session, row: outbox.Claimed, settings: Settings) -> dict[str, Any]:
     """Return the delivery body of *row*: the event and the comment's public view as of now."""
-    comment = session.get(Comment, row.comment_id) if row.comment_id is not None else None
+    found = None
+    if row.comment_id is not None:
+        found = session.execute(_comment_and_replies(settings.moderation_policy),
+                                {"cid": row.comment_id}).unique().first()
     view = None
-    if comment is not None:
-        count = reading.reply_counts(session, [comment.id], settings.moderation_policy).get(comment.id, 0)
-        view = views.public_view(comment, settings.moderation_policy, reply_count=count)
+    if found is not None:
+        view = views.public_view(found[0], settings.moderation_policy, reply_count=found[1])
     return {"id": row.message_id, "event": row.event, "created_at": views.iso(row.created_at), "comment": view}
 
 
-def _prepare(session: Session, row: Outbox, settings: Settings) -> dict[str, Any] | None:
+@functools.cache
+def _comment_and_replies(policy: str) -> Select[Any]:
+    """Return the one statement (built once per policy) of a body: the comment, its translations, its visible
+    direct replies' count (as ``reading.reply_counts``)."""
+    reply = aliased(Comment)
+    replies = (select(func.count()).where(reply.parent_id == Comment.id, reading.visible(policy, reply))
+               .correlate(Comment).scalar_subquery())
+    return select(Comment, replies).options(joinedload(Comment.translations)).where(Comment.id == bindparam("cid"))
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """Return this process's client TLS context: loading the CA store for every delivery costs milliseconds."""
+    return ssl.create_default_context()
+
+
+def _prepare(session: Session, row: outbox.Claimed, settings: Settings) -> dict[str, Any] | None:
     """Build the body at the first attempt; keep the stored one afterwards."""
     return None if (row.payload or {}).get("id") else body_of(session, row, settings)
 
@@ -95,7 +114,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to a host name (certificate and SNI checked for it), connected to an address checked beforehand."""
 
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        super().__init__(host, port, timeout=timeout, context=_tls())
         self.address = address
 
     def connect(self) -> None:
@@ -130,20 +149,23 @@ def post(url: str, headers: dict[str, str], body: bytes, settings: Settings) -> 
     raise last or OSError("no address answered")
 
 
-def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> Result:
-    """Make one attempt at webhook row *outbox_id*, if it is due and nobody else holds it; safe to run twice."""
-    claimed = outbox.claim(outbox_id, now, prepare=lambda session, row: _prepare(session, row, settings),
-                           lease=timedelta(seconds=settings.outbox_lease_seconds))
+def deliver(outbox_id: int, settings: Settings, now: datetime | None = None,
+            claimed: outbox.Claimed | None = None) -> Result:
+    """Make one attempt at webhook row *outbox_id*, if it is due and nobody else holds it; safe to run twice.
+
+    *claimed* is the row when the caller claimed it already (``delivery.attempt``, which learns its kind so).
+    """
     if claimed is None:
-        return Result("skipped")
-    with db.session_scope() as session:
-        endpoint = session.get(WebhookEndpoint, claimed.endpoint_id) if claimed.endpoint_id else None
-        target = (endpoint.url, endpoint.secret, endpoint.enabled) if endpoint else None
+        claimed = outbox.claim(outbox_id, now, lease=timedelta(seconds=settings.outbox_lease_seconds))
+        if claimed is None:
+            return Result("skipped")
+    claimed = outbox.keep_payload(claimed, lambda session, row: _prepare(session, row, settings))
+    target = claimed.endpoint  # read by the claim's statement
     if target is None or not target[2]:
         reason = "endpoint removed" if target is None else "endpoint disabled"
         outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=reason)
         return Result("failed", detail=reason)
-    url, secret, _enabled = target
+    url, secret, _enabled, failures = target
     body = json.dumps(claimed.payload, separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Parley-Event": claimed.event,
@@ -157,17 +179,23 @@ def deliver(outbox_id: int, settings: Settings, now: datetime | None = None) -> 
         error, permanent = f"refused: {exc}", True
     except (OSError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    return _settle(claimed, error, permanent, settings)
+    return _settle(claimed, error, permanent, settings, reset=bool(failures))
 
 
-def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, settings: Settings) -> Result:
-    """Record the attempt's outcome on the row and, for a finished delivery, on its endpoint."""
+def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, settings: Settings,
+            reset: bool = True) -> Result:
+    """Record the attempt's outcome on the row and, for a finished delivery, on its endpoint.
+
+    A delivery that went through is one statement; the endpoint's failure count is reset only when *reset*
+    (it had failures when the delivery started), so concurrent deliveries do not queue on the endpoint's row.
+    """
     now = utcnow()
-    with db.session_scope() as session:
-        if error is None:
-            if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.SENT, session=session):
+    if error is None:
+        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.SENT) and reset:
+            with db.session_scope() as session:
                 _endpoint_result(session, claimed.endpoint_id, ok=True, now=now)
-            return Result("sent")
+        return Result("sent")
+    with db.session_scope() as session:
         if not permanent and claimed.attempt < settings.webhook_max_attempts:
             wait = backoff(claimed.attempt)
             outbox.finish(claimed.id, claimed.attempt, OutboxStatus.PENDING, error=error,
