@@ -232,3 +232,39 @@ def test_a_comment_held_for_review_or_flagged_by_its_translation_raises_comment_
         assert workflow.flag_by_translation(session, published, "fr", ["merde"], 1)
         [note] = outbox.written(session)
     assert row(note).event == outbox.FLAGGED and row(note).comment_id == published
+
+
+def test_consecutive_deliveries_reuse_one_kept_connection_and_survive_its_close(settings):
+    """A keep-alive receiver sees one connection for several deliveries; one it closed meanwhile is replaced."""
+    peers: list[tuple[str, int]] = []
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            peers.append(self.client_address)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            # After the third answer the receiver drops the connection without saying so (an idle timeout).
+            self.close_connection = len(peers) == 3
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        add_endpoint(settings, f"http://127.0.0.1:{server.server_address[1]}/hook")
+        ids = [record(outbox.PUBLISHED, seed.comment(f"kept {n}", status=Status.PUBLISHED))[0] for n in range(4)]
+        assert [webhooks.deliver(i, settings).status for i in ids[:3]] == ["sent"] * 3
+        assert len(peers) == 3 and len(set(peers)) == 1  # one TCP connection for the three
+        # The receiver dropped the kept connection: the next delivery goes out on a new one, once.
+        assert webhooks.deliver(ids[3], settings).status == "sent"
+        assert len(peers) == 4 and peers[3] != peers[0]
+        assert row(ids[3]).attempts == 1
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -17,6 +17,7 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -123,9 +124,35 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+#: Each worker thread keeps its last connection per (scheme, host, port, address): consecutive deliveries to one
+#: receiver reuse it (keep-alive), as any HTTP client does; a new connection costs a TCP (and TLS) handshake.
+_kept = threading.local()
+#: The errors of a kept connection the receiver closed meanwhile: the request is sent again on a new one.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _connections() -> dict[tuple[str, str, int, str], http.client.HTTPConnection]:
+    """Return this thread's kept connections."""
+    if not hasattr(_kept, "pool"):
+        _kept.pool = {}
+    return _kept.pool
+
+
+def _exchange(connection: http.client.HTTPConnection, target: str, headers: dict[str, str], body: bytes) -> int:
+    """Send one POST on *connection*, read the answer, return its status; close the connection unless reusable."""
+    connection.request("POST", target, body=body, headers=headers)
+    answer = connection.getresponse()
+    answer.read(MAX_ANSWER)
+    if answer.will_close or not answer.isclosed():  # closing, or more answer than we read: not reusable
+        connection.close()
+    return answer.status
+
+
 def post(url: str, headers: dict[str, str], body: bytes, settings: Settings) -> int:
     """POST *body* to *url* (checked, pinned, with timeouts); return the answer's status code.
 
+    The URL is checked at every delivery; a kept connection is reused only when it goes to one of the
+    addresses that check just allowed.
     Raises:
         ValidationError: the URL is refused.
         OSError, http.client.HTTPException: the connection failed, timed out or the answer was not HTTP.
@@ -134,18 +161,36 @@ def post(url: str, headers: dict[str, str], body: bytes, settings: Settings) -> 
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    pool = _connections()
     last: OSError | None = None
     for address in addresses:
+        key = (parts.scheme, host, port, str(address))
+        kept = pool.pop(key, None)
+        if kept is not None and kept.sock is not None:
+            try:
+                status = _exchange(kept, target, headers, body)
+            except _STALE:
+                kept.close()  # closed by the receiver while idle: send again on a new connection below
+            except BaseException:
+                kept.close()
+                raise
+            else:
+                if kept.sock is not None:
+                    pool[key] = kept
+                return status
         connection = kind(host, port, str(address), settings.webhook_timeout_seconds)
         try:
-            connection.request("POST", target, body=body, headers=headers)
-            answer = connection.getresponse()
-            answer.read(MAX_ANSWER)
-            return answer.status
+            status = _exchange(connection, target, headers, body)
         except ConnectionRefusedError as exc:  # try the host's next address
-            last = exc
-        finally:
             connection.close()
+            last = exc
+            continue
+        except BaseException:
+            connection.close()
+            raise
+        if connection.sock is not None:
+            pool[key] = connection
+        return status
     raise last or OSError("no address answered")
 
 
