@@ -268,3 +268,26 @@ def test_consecutive_deliveries_reuse_one_kept_connection_and_survive_its_close(
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("policy", ["hold", "censor"])
+def test_the_delivery_body_is_the_public_view_the_api_shows(database, policy):
+    """The webhook body's comment (one Core read) is exactly the ORM public view with its reply count."""
+    from core.comments import reading, views
+    from core.notifications import bodies
+
+    shown = seed.comment("Bonjour à tous", status=Status.PUBLISHED, lang="fr",
+                         translations={"en": "Hello all", "de": {"status": "pending"}})
+    flagged = seed.comment(status=Status.FLAGGED, translations={"fr": "Quelle merde"})
+    bare = seed.comment("no translations", status=Status.PUBLISHED, translations=None)
+    seed.comment("a reply", status=Status.PUBLISHED, parent_id=shown, depth=1)
+    seed.comment("a hidden reply", status=Status.FLAGGED, parent_id=shown, depth=1)
+    for comment_id in (shown, flagged, bare):
+        with db.session_scope() as session:
+            comment = reading.get(session, comment_id)
+            count = reading.reply_counts(session, [comment_id], policy).get(comment_id, 0)
+            expected = views.public_view(comment, policy, reply_count=count)
+        with db.autocommit() as connection:
+            assert bodies.public_view(connection, comment_id, policy) == expected
+    with db.autocommit() as connection:
+        assert bodies.public_view(connection, 10**9, "hold") is None

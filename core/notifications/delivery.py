@@ -2,25 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import itertools
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from core.config import Settings
 from core.notifications import mailer, outbox, webhooks
 from core.notifications.webhooks import Result
+from core.storage.batching import GroupCommit
 from core.storage.models_notifications import OutboxStatus
 
 #: The sender of each kind of row, given the row claimed (each also claims it itself when called alone).
 SENDERS: dict[str, Callable[..., Result]] = {"webhook": webhooks.deliver, "mail": mailer.deliver}
 
 
+#: Tells apart two messages for the same row that meet in one batch: only the first gets the claim.
+_tickets = itertools.count()
+
+
+@functools.cache
+def _claims(lease_seconds: float) -> GroupCommit[tuple[int, int], outbox.Claimed]:
+    """Return this process's batcher of claims: the rows of the messages its threads run at once, one statement."""
+    lease = timedelta(seconds=lease_seconds)
+
+    def claim_batch(items: Sequence[tuple[int, int]]) -> dict[tuple[int, int], outbox.Claimed]:
+        claimed = outbox.claim_many([outbox_id for outbox_id, _ticket in items], lease=lease)
+        first: dict[int, tuple[int, int]] = {}
+        for item in items:
+            first.setdefault(item[0], item)
+        return {first[outbox_id]: row for outbox_id, row in claimed.items()}
+
+    return GroupCommit(claim_batch)
+
+
 def attempt(outbox_id: int, settings: Settings) -> tuple[str | None, Result]:
     """Make one attempt at outbox row *outbox_id*; return the row's kind (None if there is no such row) and
     the result, ``skipped`` when the row is unknown, not due, held or done.
 
-    The row is claimed first (its claim returns its kind), then sent by the sender of its kind.
+    The row is claimed first (its claim returns its kind; the claims of the messages this process's threads
+    run at the same time are one statement), then sent by the sender of its kind.
     """
-    claimed = outbox.claim(outbox_id, lease=timedelta(seconds=settings.outbox_lease_seconds))
+    claimed = _claims(settings.outbox_lease_seconds).submit((outbox_id, next(_tickets)))
     if claimed is None:
         return outbox.kind_of(outbox_id), Result("skipped")
     sender = SENDERS.get(claimed.kind)

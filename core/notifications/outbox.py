@@ -8,13 +8,14 @@ sends again with the same ``message_id``.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, null, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, any_, bindparam, func, null, or_, select, update
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 
@@ -111,26 +112,35 @@ def kind_of(outbox_id: int) -> str | None:
 
 # The statements of every send, built once: building one and its cache key cost more worker CPU than running it.
 _KIND = select(Outbox.kind).where(Outbox.id == bindparam("oid"))
-_CLAIM = (update(Outbox)
-          .where(Outbox.id == bindparam("oid"), Outbox.status == OutboxStatus.PENDING,
-                 or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= bindparam("now")),
-                 or_(Outbox.locked_until.is_(None), Outbox.locked_until < bindparam("now")))
-          .values(attempts=Outbox.attempts + 1, locked_until=bindparam("until"))
-          .returning(Outbox.id, Outbox.kind, Outbox.event, Outbox.comment_id, Outbox.endpoint_id, Outbox.recipient,
-                     Outbox.payload, Outbox.message_id, Outbox.attempts, Outbox.created_at,  # Claimed's order
-                     *(select(column).where(WebhookEndpoint.id == Outbox.endpoint_id).correlate(Outbox)
-                       .scalar_subquery().label(f"endpoint_{column.key}")
-                       for column in (WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.enabled,
-                                      WebhookEndpoint.consecutive_failures))))
-_KEEP_PAYLOAD = (update(Outbox).where(Outbox.id == bindparam("oid"), Outbox.attempts == bindparam("attempt"))
-                 .values(payload=bindparam("body")))
+def _claim(ids: Any) -> Any:
+    """The claim of the rows *ids* names: one statement for both databases, but for how ids are passed."""
+    return (update(Outbox)
+            .where(ids, Outbox.status == OutboxStatus.PENDING,
+                   or_(Outbox.next_attempt_at.is_(None), Outbox.next_attempt_at <= bindparam("now")),
+                   or_(Outbox.locked_until.is_(None), Outbox.locked_until < bindparam("now")))
+            .values(attempts=Outbox.attempts + 1, locked_until=bindparam("until"))
+            .returning(Outbox.id, Outbox.kind, Outbox.event, Outbox.comment_id, Outbox.endpoint_id, Outbox.recipient,
+                       Outbox.payload, Outbox.message_id, Outbox.attempts, Outbox.created_at,  # Claimed's order
+                       *(select(column).where(WebhookEndpoint.id == Outbox.endpoint_id).correlate(Outbox)
+                         .scalar_subquery().label(f"endpoint_{column.key}")
+                         for column in (WebhookEndpoint.url, WebhookEndpoint.secret, WebhookEndpoint.enabled,
+                                        WebhookEndpoint.consecutive_failures))))
+
+
+_CLAIM = _claim(Outbox.id.in_(bindparam("ids", expanding=True)))
+#: On PostgreSQL one array parameter: one prepared plan whatever the batch size.
+_CLAIM_PG = Prepared.of("parley_outbox_claim", _claim(Outbox.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))))
 _MINE = (Outbox.id == bindparam("oid"), Outbox.attempts == bindparam("attempt"), Outbox.status == OutboxStatus.PENDING)
 _FINISH = update(Outbox).where(*_MINE).values(status=bindparam("to"), locked_until=null(),
                                               last_error=bindparam("error"), next_attempt_at=bindparam("retry_at"))
 _FINISH_SENT = _FINISH.values(sent_at=bindparam("now"))
+#: The same, also keeping the payload built for this attempt (a webhook's body, kept for every later attempt).
+_FINISH_KEEP = _FINISH.values(payload=bindparam("body"))
+_FINISH_SENT_KEEP = _FINISH_SENT.values(payload=bindparam("body"))
 #: The same on PostgreSQL, prepared once per connection of the autocommit pool (core/storage/prepared.py).
 _PREPARED = {id(statement): Prepared.of(f"parley_outbox_{name}", statement)
-             for name, statement in (("kind", _KIND), ("claim", _CLAIM), ("finish", _FINISH), ("sent", _FINISH_SENT))}
+             for name, statement in (("kind", _KIND), ("finish", _FINISH), ("sent", _FINISH_SENT),
+                                     ("finish_keep", _FINISH_KEEP), ("sent_keep", _FINISH_SENT_KEEP))}
 
 
 def _run(connection: Connection, statement: Any, params: dict[str, Any]) -> CursorResult[Any]:
@@ -140,51 +150,51 @@ def _run(connection: Connection, statement: Any, params: dict[str, Any]) -> Curs
     return connection.execute(statement, params)
 
 
-def claim(outbox_id: int, now: datetime | None = None,
-          prepare: Callable[[Session, Claimed], dict[str, Any] | None] | None = None,
-          lease: timedelta = LEASE) -> Claimed | None:
+def claim(outbox_id: int, now: datetime | None = None, lease: timedelta = LEASE) -> Claimed | None:
     """Take row *outbox_id* for one attempt, if it is pending, due and nobody holds it; else return None.
 
-    *prepare* may return a payload to keep for this and every later attempt (stored with the claim). The row is
-    the caller's for *lease*: a caller killed mid-send leaves it to the next claim once the lease is over.
-    The claim is one ``UPDATE … RETURNING`` committed on its own before the work (as a check's claim), which
-    also reads a webhook row's endpoint; the payload of *prepare* is stored (:func:`keep_payload`) before the
-    caller sends anything.
+    The row is the caller's for *lease*: a caller killed mid-send leaves it to the next claim once the lease is
+    over. The claim is one ``UPDATE … RETURNING`` committed on its own before the work (as a check's claim),
+    which also reads a webhook row's endpoint.
     """
+    return claim_many([outbox_id], now, lease).get(outbox_id)
+
+
+def claim_many(ids: Iterable[int], now: datetime | None = None, lease: timedelta = LEASE) -> dict[int, Claimed]:
+    """Claim each of *ids* as :func:`claim` does, in one statement; return the rows claimed, by id."""
     now = now or utcnow()
+    params = {"ids": sorted(set(ids)), "now": now, "until": now + lease}
     with db.autocommit() as connection:
-        found = _run(connection, _CLAIM, {"oid": outbox_id, "now": now, "until": now + lease}).first()
-    if found is None:
-        return None
-    endpoint = tuple(found[10:]) if found.endpoint_url is not None else None
-    claimed = Claimed(*found[:6], dict(found.payload or {}), *found[7:10], endpoint)  # type: ignore[arg-type]
-    return claimed if prepare is None else keep_payload(claimed, prepare)
-
-
-def keep_payload(claimed: Claimed, prepare: Callable[[Session, Claimed], dict[str, Any] | None]) -> Claimed:
-    """Store the payload *prepare* returns for *claimed* (guarded by its attempt) and return the row with it;
-    *prepare* returns None to keep the stored one."""
-    with db.autocommit() as connection:  # a read and one guarded write: no BEGIN/COMMIT round trips
-        session = db.new_session(bind=connection)
-        try:
-            payload = prepare(session, claimed)
-        finally:
-            session.close()
-        if payload is not None:
-            connection.execute(_KEEP_PAYLOAD, {"oid": claimed.id, "attempt": claimed.attempt, "body": payload})
-            claimed = replace(claimed, payload=dict(payload))
+        if connection.dialect.name == "postgresql":
+            rows = _CLAIM_PG.execute(connection, params).all()
+        else:
+            rows = connection.execute(_CLAIM, params).all()
+    claimed = {}
+    for found in rows:
+        endpoint = tuple(found[10:]) if found.endpoint_url is not None else None
+        claimed[found.id] = Claimed(*found[:6], dict(found.payload or {}), *found[7:10], endpoint)  # type: ignore[arg-type]
     return claimed
 
 
 def finish(outbox_id: int, attempt: int, status: str, *, error: str | None = None,
-           retry_at: datetime | None = None, session: Session | None = None) -> bool:
-    """Record the end of *attempt*: ``sent``, ``failed``, or ``pending`` again at *retry_at*; False if not ours."""
-    statement = _FINISH_SENT if status == OutboxStatus.SENT else _FINISH
+           retry_at: datetime | None = None, session: Session | None = None,
+           keep: dict[str, Any] | None = None) -> bool:
+    """Record the end of *attempt*: ``sent``, ``failed``, or ``pending`` again at *retry_at*; False if not ours.
+
+    *keep* is a payload built by this attempt, stored with the outcome for the later attempts to reuse.
+    """
+    sent = status == OutboxStatus.SENT
+    statement = ((_FINISH_SENT_KEEP if sent else _FINISH_KEEP) if keep is not None
+                 else (_FINISH_SENT if sent else _FINISH))
     params = {"oid": outbox_id, "attempt": attempt, "to": status, "error": error[:2000] if error else None,
-              "retry_at": retry_at, **({"now": utcnow()} if statement is _FINISH_SENT else {})}
+              "retry_at": retry_at, **({"now": utcnow()} if sent else {})}
+    if keep is not None:
+        params["body"] = keep
     if session is not None:
         return bool(session.connection().execute(statement, params).rowcount)
     with db.autocommit() as connection:  # one statement on its own: no BEGIN/COMMIT round trips
+        if keep is not None and connection.dialect.name == "postgresql":
+            params["body"] = json.dumps(keep)  # a prepared statement's parameter: its JSON text
         return bool(_run(connection, statement, params).rowcount)
 
 

@@ -24,15 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, bindparam, func, select, update
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from core.comments import reading, views
 from core.config import Settings
 from core.errors import ValidationError
-from core.notifications import outbox, urls
+from core.notifications import bodies, outbox, urls
 from core.storage import db
-from core.storage.models import Comment, utcnow
+from core.storage.models import utcnow
 from core.storage.models_notifications import OutboxStatus, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -66,37 +65,19 @@ class Result:
     detail: str = ""
 
 
-def body_of(session: Session, row: outbox.Claimed, settings: Settings) -> dict[str, Any]:
-    """Return the delivery body of *row*: the event and the comment's public view as of now."""
-    found = None
-    if row.comment_id is not None:
-        found = session.execute(_comment_and_replies(settings.moderation_policy),
-                                {"cid": row.comment_id}).unique().first()
-    view = None
-    if found is not None:
-        view = views.public_view(found[0], settings.moderation_policy, reply_count=found[1])
-    return {"id": row.message_id, "event": row.event, "created_at": views.iso(row.created_at), "comment": view}
-
-
-@functools.cache
-def _comment_and_replies(policy: str) -> Select[Any]:
-    """Return the one statement (built once per policy) of a body: the comment, its translations, its visible
-    direct replies' count (as ``reading.reply_counts``)."""
-    reply = aliased(Comment)
-    replies = (select(func.count()).where(reply.parent_id == Comment.id, reading.visible(policy, reply))
-               .correlate(Comment).scalar_subquery())
-    return select(Comment, replies).options(joinedload(Comment.translations)).where(Comment.id == bindparam("cid"))
-
-
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """Return this process's client TLS context: loading the CA store for every delivery costs milliseconds."""
     return ssl.create_default_context()
 
 
-def _prepare(session: Session, row: outbox.Claimed, settings: Settings) -> dict[str, Any] | None:
-    """Build the body at the first attempt; keep the stored one afterwards."""
-    return None if (row.payload or {}).get("id") else body_of(session, row, settings)
+def _body(row: outbox.Claimed, settings: Settings) -> dict[str, Any] | None:
+    """Build the body at the first attempt (one read, no transaction); None when the row keeps one already."""
+    if (row.payload or {}).get("id"):
+        return None
+    with db.autocommit() as connection:
+        return bodies.body(connection, row.message_id, row.event, row.created_at, row.comment_id,
+                           settings.moderation_policy)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):
@@ -204,14 +185,17 @@ def deliver(outbox_id: int, settings: Settings, now: datetime | None = None,
         claimed = outbox.claim(outbox_id, now, lease=timedelta(seconds=settings.outbox_lease_seconds))
         if claimed is None:
             return Result("skipped")
-    claimed = outbox.keep_payload(claimed, lambda session, row: _prepare(session, row, settings))
+    # Built at the first attempt and stored with its outcome, so every later attempt sends the same bytes (a
+    # worker killed before the outcome was stored builds it again, with the same delivery id).
+    built = _body(claimed, settings)
+    payload = claimed.payload if built is None else built
     target = claimed.endpoint  # read by the claim's statement
     if target is None or not target[2]:
         reason = "endpoint removed" if target is None else "endpoint disabled"
-        outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=reason)
+        outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=reason, keep=built)
         return Result("failed", detail=reason)
     url, secret, _enabled, failures = target
-    body = json.dumps(claimed.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Parley-Event": claimed.event,
                "X-Parley-Delivery": claimed.message_id, "X-Parley-Timestamp": timestamp,
@@ -224,11 +208,11 @@ def deliver(outbox_id: int, settings: Settings, now: datetime | None = None,
         error, permanent = f"refused: {exc}", True
     except (OSError, http.client.HTTPException) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    return _settle(claimed, error, permanent, settings, reset=bool(failures))
+    return _settle(claimed, error, permanent, settings, reset=bool(failures), keep=built)
 
 
 def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, settings: Settings,
-            reset: bool = True) -> Result:
+            reset: bool = True, keep: dict[str, Any] | None = None) -> Result:
     """Record the attempt's outcome on the row and, for a finished delivery, on its endpoint.
 
     A delivery that went through is one statement; the endpoint's failure count is reset only when *reset*
@@ -236,7 +220,7 @@ def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, setting
     """
     now = utcnow()
     if error is None:
-        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.SENT) and reset:
+        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.SENT, keep=keep) and reset:
             with db.session_scope() as session:
                 _endpoint_result(session, claimed.endpoint_id, ok=True, now=now)
         return Result("sent")
@@ -244,11 +228,11 @@ def _settle(claimed: outbox.Claimed, error: str | None, permanent: bool, setting
         if not permanent and claimed.attempt < settings.webhook_max_attempts:
             wait = backoff(claimed.attempt)
             outbox.finish(claimed.id, claimed.attempt, OutboxStatus.PENDING, error=error,
-                          retry_at=now + timedelta(seconds=wait), session=session)
+                          retry_at=now + timedelta(seconds=wait), session=session, keep=keep)
             logger.info("Webhook delivery %s attempt %d failed (%s); retry in %.0f s.", claimed.message_id,
                         claimed.attempt, error, wait)
             return Result("retry", retry_in=wait, detail=error)
-        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=error, session=session):
+        if outbox.finish(claimed.id, claimed.attempt, OutboxStatus.FAILED, error=error, session=session, keep=keep):
             _endpoint_result(session, claimed.endpoint_id, ok=False, now=now)
         logger.warning("Webhook delivery %s failed after %d attempts: %s", claimed.message_id, claimed.attempt, error)
         return Result("failed", detail=error)

@@ -1,0 +1,55 @@
+"""The body of a webhook delivery: the event and the comment's public view, read in one Core statement.
+
+No ORM objects: hydrating a comment with its translations cost more worker CPU than the rest of a delivery.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from core.comments import reading, views
+from core.storage.models import Comment, Translation
+
+#: What ``views.public_view`` reads of a comment.
+COLUMNS = ("id", "thread", "author", "body", "lang", "status", "honeypot", "censored_body", "matched_words",
+           "created_at", "updated_at", "parent_id", "version", "edited_at")
+_comments, _translations = Comment.__table__, Translation.__table__
+
+
+@functools.cache
+def _statement(policy: str) -> Select[Any]:
+    """Return the statement (built once per policy): the comment's columns and visible direct replies' count,
+    once per translation (lang, status, text), or once with nulls when it has none."""
+    reply = aliased(Comment)
+    replies = (select(func.count()).where(reply.parent_id == _comments.c.id, reading.visible(policy, reply))
+               .correlate(_comments).scalar_subquery())
+    return (select(*(_comments.c[name] for name in COLUMNS), replies.label("reply_count"),
+                   _translations.c.lang.label("t_lang"), _translations.c.status.label("t_status"),
+                   _translations.c.text.label("t_text"))
+            .select_from(_comments.outerjoin(_translations, _translations.c.comment_id == _comments.c.id))
+            .where(_comments.c.id == bindparam("cid")))
+
+
+def public_view(connection: Connection, comment_id: int, policy: str) -> dict[str, Any] | None:
+    """Return the public view of comment *comment_id* with its reply count, or None if there is no such comment."""
+    rows = connection.execute(_statement(policy), {"cid": comment_id}).all()
+    if not rows:
+        return None
+    first = rows[0]._mapping
+    translations = sorted((SimpleNamespace(lang=row.t_lang, status=row.t_status, text=row.t_text)
+                           for row in rows if row.t_lang is not None), key=lambda t: t.lang)
+    comment = SimpleNamespace(**{name: first[name] for name in COLUMNS}, translations=translations)
+    return views.public_view(comment, policy, reply_count=first["reply_count"])  # type: ignore[arg-type]
+
+
+def body(connection: Connection, message_id: str, event: str, created_at: Any, comment_id: int | None,
+         policy: str) -> dict[str, Any]:
+    """Return a delivery's body: ``{"id", "event", "created_at", "comment": <public view or None>}``."""
+    view = public_view(connection, comment_id, policy) if comment_id is not None else None
+    return {"id": message_id, "event": event, "created_at": views.iso(created_at), "comment": view}
