@@ -12,6 +12,8 @@ from core.languages import SUPPORTED_LANGUAGES
 
 PROVIDERS = ("google", "libre", "mymemory", "deepl", "none")
 POLICIES = ("hold", "censor")
+#: When a comment is shown: once every stage passed it, or on a clean word list (later stages may take it down).
+SIGNALS_POLICIES = ("before_publish", "after_publish")
 DEFAULT_DATABASE_URL = "sqlite:///instance/parley.db"
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: Placeholder secrets that must never reach production.
@@ -133,6 +135,24 @@ def _webhooks(env: Mapping[str, str]) -> dict[str, object]:
             "webhook_allow_private": env.get("WEBHOOK_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes", "on")}
 
 
+def _signals(env: Mapping[str, str]) -> dict[str, object]:
+    """The second stage's policy and thresholds (README "The second stage" gives each default's reason)."""
+    model = env.get("OFFENSIVE_MODEL", "on").strip().lower()
+    if model not in ("on", "off"):
+        raise ConfigError("OFFENSIVE_MODEL must be on or off")
+    threshold = _float(env, "MODEL_THRESHOLD", 0.8)
+    if not 0 < threshold <= 1:
+        raise ConfigError("MODEL_THRESHOLD must be in (0, 1]")
+    return {"signals_policy": _choice(env, "SIGNALS_POLICY", "before_publish", SIGNALS_POLICIES),
+            "offensive_model": model == "on", "model_threshold": threshold,
+            "links_max": _int(env, "LINKS_MAX", 2), "new_author_links_max": _int(env, "NEW_AUTHOR_LINKS_MAX", 1),
+            "duplicate_max": _int(env, "DUPLICATE_MAX", 2, minimum=1),
+            "duplicate_window_minutes": _int(env, "DUPLICATE_WINDOW_MINUTES", 60, minimum=1),
+            "burst_max": _int(env, "BURST_MAX", 5, minimum=1),
+            "burst_window_seconds": _int(env, "BURST_WINDOW_SECONDS", 120, minimum=1),
+            "trusted_after_approved": _int(env, "TRUSTED_AFTER_APPROVED", 3, minimum=1)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting Parley reads, with its default; build it with ``Settings.from_env()``."""
@@ -185,6 +205,16 @@ class Settings:
     webhook_allow_private: bool = False
     #: How long a worker holds an outbox row it is sending; longer than any send (a killed worker's row waits this).
     outbox_lease_seconds: int = 120
+    signals_policy: str = "before_publish"
+    offensive_model: bool = True
+    model_threshold: float = 0.8
+    links_max: int = 2
+    new_author_links_max: int = 1
+    duplicate_max: int = 2
+    duplicate_window_minutes: int = 60
+    burst_max: int = 5
+    burst_window_seconds: int = 120
+    trusted_after_approved: int = 3
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -247,6 +277,7 @@ class Settings:
             edit_window_seconds=_int(env, "EDIT_WINDOW_SECONDS", 900),
             **_mail(env),
             **_webhooks(env),
+            **_signals(env),
             outbox_lease_seconds=_int(env, "OUTBOX_LEASE_SECONDS", 120, minimum=1),
             extra={k: v for k, v in env.items() if k.startswith("PARLEY_")},
         )

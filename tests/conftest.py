@@ -18,18 +18,16 @@ from core.storage.models import (
     AuditEvent,
     Comment,
     Credential,
-    DailyStats,
-    JobRun,
     LoginFailure,
     Moderator,
     RateLimit,
-    SchedulerLease,
     Task,
     Translation,
     WordEntry,
     WordListVersion,
 )
 from core.storage.models_notifications import MailAddress, Outbox, WebhookEndpoint
+from core.storage.models_scheduling import DailyStats, JobRun, SchedulerLease
 from tests import support
 
 if TYPE_CHECKING:
@@ -62,6 +60,7 @@ class Stack:
             translation_timeout_seconds=2.0,
             rate_limit_per_minute=0,
             password_scrypt_n=TEST_SCRYPT_N,
+            offensive_model=False,  # as support.worker_env: on only where a test turns it on
         )
         return replace(base, **overrides)
 

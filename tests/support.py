@@ -96,6 +96,9 @@ def worker_env(database_url: str, broker_url: str, **extra: str) -> dict[str, st
         "dramatiq_restart_delay": "500",
         "WORKER_METRICS": "0",
         "SCHEDULER_HEALTH_PORT": "0",
+        # The offensive-language model stage runs only in the tests that turn it on (tests/test_classification.py):
+        # the rest test the pipeline up to a verdict without it (before_publish then publishes on the word list).
+        "OFFENSIVE_MODEL": "off",
     }
     env.update(extra)
     return env

@@ -90,10 +90,13 @@ ALLOWED = {
     "comments": FOUNDATION | {"storage", "ratelimit"},
     # Right above comments: moderation writes its outbox rows; comments' delete goes through notifications.events.
     "notifications": FOUNDATION | {"storage", "comments"},
-    "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "notifications", "profanity"},
-    "translation": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity"},
+    # The second stage's signals: called by moderation's check and classifier.
+    "signals": FOUNDATION | {"storage", "comments"},
+    "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "notifications", "profanity", "signals"},
+    "translation": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "signals"},
     "messaging": FOUNDATION | {"storage"},
-    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "translation"},
+    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "translation",
+                                "signals"},
 }
 
 

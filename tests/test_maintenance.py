@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from core.scheduling import maintenance, schedule
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, DailyStats, JobRun, Status, Translation, utcnow
+from core.storage.models import AuditEvent, Comment, Status, Translation, utcnow
+from core.storage.models_scheduling import DailyStats, JobRun
 from tests import seed
 from tests.support import ROOT
 

@@ -17,7 +17,8 @@ import yaml
 
 from core.logs import JsonFormatter, OneLineFormatter, log_context
 from core.storage import db
-from core.storage.models import JobRun, Status, utcnow
+from core.storage.models import Status, utcnow
+from core.storage.models_scheduling import JobRun
 from tests import seed, support
 
 VALID = {"thread": "ops", "author": "a", "body": "bonjour", "lang": "fr"}

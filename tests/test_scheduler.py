@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from core.storage import db
-from core.storage.models import JobRun, SchedulerLease, utcnow
+from core.storage.models import utcnow
+from core.storage.models_scheduling import JobRun, SchedulerLease
 from tests import support
 
 pytestmark = [pytest.mark.usefixtures("worker", "clean_db"), pytest.mark.slow]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from core.storage import db
-from core.storage.models import JobRun
+from core.storage.models_scheduling import JobRun
 from tests import support
 from tests.private_services import PrivateRabbit
 

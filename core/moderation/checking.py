@@ -145,6 +145,8 @@ class Checked:
     status: str
     langs: list[str]
     notifications: list[int] = field(default_factory=list, compare=False)
+    #: The comment awaits the offensive-language model (queue ``classification``): send it there after the commit.
+    classify: bool = False
 
 
 def check_comments(

@@ -15,9 +15,10 @@ from core.comments.validation import email_address
 from core.config import Settings
 from core.errors import NotFound, ValidationError
 from core.notifications import addresses, outbox
-from core.storage.models import Comment, JobRun, Status
+from core.storage.models import Comment, Status
 from core.storage.models_accounts import Moderator
 from core.storage.models_notifications import OutboxKind
+from core.storage.models_scheduling import JobRun
 
 JOB = "digest"
 DIGEST_EVENT = "mail.digest"

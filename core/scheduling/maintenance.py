@@ -17,7 +17,8 @@ from core.moderation import accounts, audit, checking, throttle
 from core.notifications import digest, outbox
 from core.scheduling import schedule, stats
 from core.storage.db import dialect_insert, session_scope
-from core.storage.models import AuditEvent, Comment, DailyStats, Status, Translation, TranslationStatus, utcnow
+from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus, utcnow
+from core.storage.models_scheduling import DailyStats
 from core.translation import workflow
 
 logger = logging.getLogger(__name__)

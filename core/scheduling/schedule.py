@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.storage.models import JobRun, SchedulerLease, utcnow
+from core.storage.models import utcnow
+from core.storage.models_scheduling import JobRun, SchedulerLease
 
 #: Interval slots are aligned on this instant, so every scheduler process computes the same slots.
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)

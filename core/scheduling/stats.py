@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from core.errors import ValidationError
 from core.storage import paging
-from core.storage.models import AuditEvent, Comment, DailyStats, Status
+from core.storage.models import AuditEvent, Comment, Status
+from core.storage.models_scheduling import DailyStats
 
 MAX_DAYS = 366
 COUNTS = ("posted", "published", "flagged", "approved", "rejected", "purged")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -103,6 +102,17 @@ class Comment(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The second stage (core/signals): written at intake (fingerprint, client_hash) and by the check/classifier.
+    lang_detected: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the normalised body: the same text again
+    client_hash: Mapped[str | None] = mapped_column(String(64))  # HMAC of the client address: bursts, bans
+    signals: Mapped[dict | None] = mapped_column(JSON)  # name -> value, for moderators
+    flag_reasons: Mapped[list | None] = mapped_column(JSON)  # why it was held, e.g. ["links", "model"]
+    #: Held by a signal other than the word list: never shown, whatever the moderation policy.
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    model_score: Mapped[float | None] = mapped_column(Float)
+    classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    classify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -114,6 +124,9 @@ class Comment(Base):
         Index("ix_comments_thread_id", "thread", "id"),
         Index("ix_comments_status_id", "status", "id"),
         Index("ix_comments_created_at", "created_at"),
+        Index("ix_comments_fingerprint_created", "fingerprint", "created_at"),
+        Index("ix_comments_client_created", "client_hash", "created_at"),
+        Index("ix_comments_email_created", "email", "created_at"),
     )
 
 
@@ -231,56 +244,9 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class JobRun(Base):
-    """The run ledger: one row per (job, scheduled slot), so no slot ever runs twice."""
-
-    __tablename__ = "job_runs"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job: Mapped[str] = mapped_column(String(32))
-    slot: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    manual: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=1)
-    detail: Mapped[dict | None] = mapped_column(JSON)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    __table_args__ = (
-        UniqueConstraint("job", "slot", name="uq_job_runs_job_slot"),
-        Index("ix_job_runs_started", "started_at"),
-    )
-
-
-class SchedulerLease(Base):
-    """Who the active scheduler is, until when; a standby takes over once the lease expires."""
-
-    __tablename__ = "scheduler_leases"
-
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class DailyStats(Base):
-    """Statistics of one UTC day, written by the nightly job (idempotent upsert)."""
-
-    __tablename__ = "daily_stats"
-
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    posted: Mapped[int] = mapped_column(Integer, default=0)
-    published: Mapped[int] = mapped_column(Integer, default=0)
-    flagged: Mapped[int] = mapped_column(Integer, default=0)
-    approved: Mapped[int] = mapped_column(Integer, default=0)
-    rejected: Mapped[int] = mapped_column(Integer, default=0)
-    purged: Mapped[int] = mapped_column(Integer, default=0)
-    latency_count: Mapped[int] = mapped_column(Integer, default=0)
-    latency_p50: Mapped[float | None] = mapped_column(Float)
-    latency_max: Mapped[float | None] = mapped_column(Float)
-    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-# The accounts and notifications tables live in their own modules; importing them here registers them with every
-# import of models.
+# The accounts, notifications, scheduler and signals tables live in their own modules; importing them here
+# registers them with every import of models.
 from core.storage.models_accounts import Credential, Moderator  # noqa: E402,F401
 from core.storage.models_notifications import MailAddress, Outbox, WebhookEndpoint  # noqa: E402,F401
+from core.storage.models_scheduling import DailyStats, JobRun, SchedulerLease  # noqa: E402,F401
+from core.storage.models_signals import Ban, Label  # noqa: E402,F401
