@@ -37,5 +37,6 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
     throws=(ValidationError, TypeError), time_limit=30 * 60_000,
 )
 def run_task(task_id: int) -> None:
-    """Run moderators' background task *task_id* (word-list preview or rescan); a second delivery is a no-op."""
-    tasks.run(require_id(task_id))
+    """Run moderators' background task *task_id* (word-list preview, rescan, a ban's rejections); a second delivery
+    is a no-op."""
+    tasks.run(require_id(task_id), settings, dispatcher.send_notification)

@@ -54,7 +54,7 @@ def configure(app: Flask, test_config: Mapping[str, Any] | None) -> Settings:
 
 def register_extensions(app: Flask) -> None:
     """Install the per-request session, security headers, CSRF, CORS, shared helpers, error handlers, metrics, CLI."""
-    from webapp import cli, cors, errors, metrics, security, sessions, web
+    from webapp import cli, cli_signals, cors, errors, metrics, security, sessions, web
 
     sessions.init_app(app)
     security.init_app(app)
@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     errors.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)
+    cli_signals.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -70,18 +71,20 @@ def register_blueprints(app: Flask) -> None:
     from webapp import (
         api,
         auth,
+        bans_api,
         embed,
         health,
         moderation_api,
         notifications,
         ops_api,
         pages,
+        pages_bans,
         pages_ops,
         pages_stats,
         pages_webhooks,
         pages_words,
     )
 
-    for module in (health, api, embed, moderation_api, ops_api, auth, pages, pages_words, pages_stats, pages_ops,
-                   pages_webhooks, notifications):
+    for module in (health, api, embed, moderation_api, bans_api, ops_api, auth, pages, pages_words, pages_stats,
+                   pages_ops, pages_webhooks, pages_bans, notifications):
         app.register_blueprint(module.bp)

@@ -22,19 +22,19 @@ bp.before_request(api_auth_required(lambda: None))
 
 @bp.get("/comments")
 def list_comments() -> ResponseReturnValue:
-    """Return a page of the queue (flagged by default), with the full moderator view."""
+    """Return a page of the queue (flagged by default; `?reason=links` those held for a reason), moderator view."""
     flt = review.parse_filter(request.args)
     limit = paging.parse_limit(request.args.get("limit"))
     after_id = paging.decode_cursor(request.args.get("cursor"))
     rows, next_id = review.page(get_session(), flt, limit=limit, after_id=after_id)
-    return jsonify({"comments": [views.full_view(c) for c in rows],
+    return jsonify({"comments": [review.moderator_view(c) for c in rows],
                     "next_cursor": paging.encode_cursor(next_id) if next_id else None})
 
 
 @bp.get("/comments/<int:comment_id>")
 def get_comment(comment_id: int) -> ResponseReturnValue:
     """Return the full view of one comment."""
-    return jsonify(views.full_view(reading.get(get_session(), comment_id)))
+    return jsonify(review.moderator_view(reading.get(get_session(), comment_id)))
 
 
 @bp.post("/comments/<int:comment_id>/decision")
@@ -47,7 +47,7 @@ def decide(comment_id: int) -> ResponseReturnValue:
     send_outbox(session)
     if request_.action == "approve":
         decisions.send_translations(session, dispatcher(), [comment_id])
-    return jsonify(views.full_view(comment))
+    return jsonify(review.moderator_view(comment))
 
 
 @bp.post("/decisions")

@@ -1,4 +1,4 @@
-"""Moderator pages: the review queue, one comment, decisions (single and bulk) and the audit log."""
+"""Moderator pages: the review queue (with its reasons), one comment, decisions (single and bulk) and the audit log."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from core.comments import reading
 from core.errors import Conflict, NotFound, ValidationError
-from core.moderation import audit, decisions, review
+from core.moderation import audit, bans, decisions, review
 from core.storage import paging
 from core.storage.models import Action, Status
 from webapp.auth import current_identity, login_required, safe_next
@@ -20,10 +20,11 @@ from webapp.web import dispatcher, error_message, send_outbox, settings
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__, url_prefix="/moderation")
+bp.add_app_template_filter(review.signal_texts, "signal_texts")
 
 #: The queue's status choices, in the order of the tabs.
 STATUS_TABS = (Status.FLAGGED, Status.PENDING, Status.PUBLISHED, Status.REJECTED, review.ALL)
-AUDIT_KINDS = ("decision", "system")
+AUDIT_KINDS = ("decision", "system", "ban")
 PAST_TENSE = {Action.APPROVE: "approved", Action.REJECT: "rejected"}
 
 
@@ -44,7 +45,7 @@ def queue() -> ResponseReturnValue:
     return render_template(
         "moderation/queue.html", rows=rows, flt=flt, tabs=STATUS_TABS, counts=review.status_counts(session),
         matching=review.count(session, flt), next_url=next_url, paged=after_id > 0,
-        here=request.full_path.rstrip("?"),
+        here=request.full_path.rstrip("?"), reasons=review.REASONS,
     )
 
 
@@ -58,7 +59,8 @@ def comment(comment_id: int) -> ResponseReturnValue:
     except NotFound:
         abort(404, f"Comment {comment_id} doesn't exist.")
     events, _ = audit.page(session, comment_id=comment_id, limit=100, before_id=None)
-    return render_template("moderation/comment.html", c=row, events=events, here=request.path)
+    return render_template("moderation/comment.html", c=row, events=events, here=request.path,
+                           author_bans=bans.of_comment(session, row, settings()))
 
 
 @bp.post("/comments/<int:comment_id>/decision")

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("pages_words", __name__, url_prefix="/moderation")
 
-JOB_TITLES = {tasks.PREVIEW: "Preview", tasks.RESCAN: "Rescan"}
+JOB_TITLES = {tasks.PREVIEW: "Preview", tasks.RESCAN: "Rescan", tasks.BAN_REJECT: "Ban: rejecting"}
 
 
 def read_change() -> wordlists.Change:

@@ -13,7 +13,7 @@ from core.comments.reading import get, pending_translations
 from core.comments.text import clean_field
 from core.config import Settings
 from core.errors import Conflict, NotFound, ValidationError
-from core.moderation import audit
+from core.moderation import audit, labels
 from core.notifications import outbox, replies
 from core.storage.models import MAX_ID, Action, Comment, Status, Translation, TranslationStatus, utcnow
 
@@ -56,10 +56,13 @@ def validate(data: Any) -> DecisionRequest:
     return DecisionRequest(action=action, reason=reason)
 
 
-def decide(session: Session, comment_id: int, request: DecisionRequest, moderator: str, settings: Settings) -> Comment:
+def decide(session: Session, comment_id: int, request: DecisionRequest, moderator: str, settings: Settings,
+           *, label: bool = True) -> Comment:
     """Apply a decision to one comment; raise NotFound, or Conflict if decided or still pending.
 
-    An approval writes the reply mail of the comment it makes visible (*settings* say whether mail is on).
+    An approval writes the reply mail of the comment it makes visible (*settings* say whether mail is on). A
+    decision on a comment the model scored is kept as a label unless *label* is False (a ban's bulk rejections
+    judge the author, not the text).
     """
     now = utcnow()
     applied = session.execute(
@@ -106,20 +109,23 @@ def decide(session: Session, comment_id: int, request: DecisionRequest, moderato
         )
     session.expire_all()
     comment = get(session, comment_id)
+    if label:
+        labels.record(session, comment, request.action, moderator)  # only when the model scored it
     if request.action == Action.APPROVE:
         replies.on_visible(session, comment, settings)  # in the decision's transaction, sent with outbox.written
     return comment
 
 
 def decide_many(
-    session: Session, ids: list[int], request: DecisionRequest, moderator: str, settings: Settings
+    session: Session, ids: list[int], request: DecisionRequest, moderator: str, settings: Settings,
+    *, label: bool = True,
 ) -> list[dict[str, Any]]:
     """Apply a decision to each id; return one result per id (ok, not_found or conflict)."""
     results: list[dict[str, Any]] = []
     for comment_id in ids:
         try:
             with session.begin_nested():
-                comment = decide(session, comment_id, request, moderator, settings)
+                comment = decide(session, comment_id, request, moderator, settings, label=label)
             results.append({"id": comment_id, "result": "ok", "status": comment.status})
         except NotFound as exc:
             results.append({"id": comment_id, "result": "not_found", "message": str(exc)})

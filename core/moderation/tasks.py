@@ -1,15 +1,18 @@
-"""Moderators' background tasks, run by a worker: preview a word-list change, rescan comments after one."""
+"""Moderators' background tasks, run by a worker: preview a word-list change, rescan comments after one, reject a
+banned author's comments (core.moderation.bans)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
-from core.moderation import audit, checking, wordlists
+from core.config import Settings
+from core.errors import NotFound, ValidationError
+from core.moderation import audit, bans, checking, wordlists
 from core.storage.db import session_scope
 from core.storage.models import Comment, Status, Task, Translation, TranslationStatus, utcnow
 
@@ -17,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 PREVIEW = "wordlist_preview"
 RESCAN = "rescan"
+#: Rejecting a banned author's undecided comments.
+BAN_REJECT = bans.REJECT_TASK
 BATCH = 200
 
 
@@ -91,16 +96,25 @@ def _start(task_id: int) -> Task | None:
         ).rowcount
         if not claimed:
             return None
-        total = session.query(Comment.id).filter(*_undecided()).count()
-        session.execute(update(Task).where(Task.id == task_id).values(total=total))
-        return session.get(Task, task_id)
+        task = session.get(Task, task_id)
+        if task is not None and task.kind in (PREVIEW, RESCAN):
+            task.total = session.query(Comment.id).filter(*_undecided()).count()
+        return task
 
 
-def run(task_id: int) -> dict[str, Any] | None:
-    """Run a preview or rescan task in batches, recording progress; safe to run twice."""
+def run(task_id: int, settings: Settings | None = None,
+        send_notification: Callable[[int], bool] | None = None) -> dict[str, Any] | None:
+    """Run a task in batches, recording progress; safe to run twice (a second run is a no-op).
+
+    A ban's task needs the *settings* (its decisions) and sends its webhook rows with *send_notification*.
+    """
     task = _start(task_id)
     if task is None:
         return None
+    if task.kind == BAN_REJECT:
+        if settings is None:
+            raise ValidationError(f"task {task_id} ({task.kind}) needs the settings")
+        return _finish(task, bans.run_reject(task, settings, send_notification))
     apply_changes = task.kind == RESCAN
     with session_scope() as session:
         lists = wordlists.current(session)
@@ -135,9 +149,15 @@ def run(task_id: int) -> dict[str, Any] | None:
                     _reclassify(session, row, profane, verdict, task_id)
             last_id = rows[-1].id
             session.execute(update(Task).where(Task.id == task_id).values(done=Task.done + len(rows)))
+    return _finish(task, result)
+
+
+def _finish(task: Task, result: dict[str, Any]) -> dict[str, Any]:
+    """Record *task*'s result: done, or failed when the result names an error."""
+    status = "failed" if "error" in result else "done"
     with session_scope() as session:
-        session.execute(update(Task).where(Task.id == task_id).values(status="done", result=result))
-    logger.info("Task %d (%s) done: %s", task_id, task.kind, result)
+        session.execute(update(Task).where(Task.id == task.id).values(status=status, result=result))
+    logger.info("Task %d (%s) %s: %s", task.id, task.kind, status, result)
     return result
 
 
