@@ -93,7 +93,7 @@ def test_a_batch_records_each_comment_once_and_only_undecided_pending_ones(datab
     assert (_row(decided).status, _row(decided).check_attempts) == (Status.PENDING, 0)
     with db.session_scope() as session:
         events = session.execute(select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.detail)).all()
-    assert events == [(profane, "flagged", {"words": ["fuck"], "source": "body"})]
+    assert events == [(profane, "flagged", {"words": ["fuck"], "source": "body", "reasons": ["profanity"]})]
     # Run twice: nothing changes, no second audit event.
     assert checking.check_comments([clean, profane], max_attempts=3) == {}
     with db.session_scope() as session:

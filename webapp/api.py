@@ -16,6 +16,7 @@ from core.errors import NotFound, ValidationError
 from core.languages import normalize_language
 from core.messaging import marks
 from core.notifications import addresses, events, outbox
+from core.signals import spam
 from core.storage import paging
 from core.storage.models import Status, utcnow
 from webapp.metrics import DISPATCH_FAILURES
@@ -37,7 +38,8 @@ MAX_COUNT_THREADS = 100
 def post_comment() -> ResponseReturnValue:
     """Accept a comment or a reply for moderation: 202 with the author token, then checked and translated."""
     config = settings()
-    new = validation.validate(read_json(), config)
+    # Stamped with the keys the check counts copies and bursts by (only a keyed hash of the address is kept).
+    new = spam.stamped(validation.validate(read_json(), config), config, request.remote_addr)
     if new.parent_id is not None:
         # One read before the write; a top-level comment keeps PostgreSQL's single checkout and statement.
         new = replies.resolve_parent(get_session(), new, config.max_reply_depth)
@@ -94,7 +96,8 @@ def edit_comment(comment_id: int) -> ResponseReturnValue:
     data = read_json()
     body = data.get("body") if isinstance(data, dict) else None
     config, session, now = settings(), get_session(), utcnow()
-    comment = edits.edit(session, comment_id, request.headers.get(TOKEN_HEADER), body, config, now)
+    comment = edits.edit(session, comment_id, request.headers.get(TOKEN_HEADER), body, config, now,
+                         fingerprint=spam.fingerprint)
     session.commit()
     if comment.status == Status.PENDING:
         send_check(comment_id, comment.created_at)

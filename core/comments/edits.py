@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.comments import authors
@@ -17,8 +18,11 @@ from core.storage.models import Action, Comment, Status, Translation, Translatio
 
 
 def edit(session: Session, comment_id: int, token: str | None, body: Any, settings: Settings,
-         now: datetime | None = None) -> Comment:
+         now: datetime | None = None, *, fingerprint: Callable[[str], str | None] | None = None) -> Comment:
     """Replace the body of the author's comment *comment_id*: version + 1, back to pending, translations reset.
+
+    Every signal is judged again by the new version's check: its verdicts are cleared, *fingerprint* (the
+    signals' own, core.signals.spam.fingerprint) stamps the new text, and a detected language is detected again.
 
     The caller commits, then sends the check when the comment is ``pending`` (a honeypot comment stays held).
     A moderator's approval is cleared: it was given to the old text, and the audit log keeps it.
@@ -48,10 +52,16 @@ def edit(session: Session, comment_id: int, token: str | None, body: Any, settin
     comment.version += 1
     comment.edited_at = comment.updated_at = now
     comment.censored_body = comment.matched_words = comment.checked_at = comment.check_error = None
-    comment.check_attempts = comment.dispatch_attempts = 0
-    comment.dispatched_at = comment.redispatched_at = None
+    comment.check_attempts = comment.dispatch_attempts = comment.classify_attempts = 0
+    comment.dispatched_at = comment.redispatched_at = comment.model_score = comment.classified_at = None
+    if fingerprint is not None:
+        comment.fingerprint = fingerprint(comment.body)
+    if comment.lang_detected:
+        # The new text may be in another language: the check detects it again (and drops that translation).
+        comment.lang, comment.lang_detected = None, False
     if not comment.honeypot:
-        comment.status, comment.flagged_at = Status.PENDING, None
+        comment.status, comment.flagged_at, comment.held = Status.PENDING, None, False
+        comment.signals = comment.flag_reasons = None
         comment.decision = comment.decision_reason = comment.decided_by = comment.decided_at = None
     else:
         comment.check_error = "honeypot"
@@ -63,10 +73,22 @@ def edit(session: Session, comment_id: int, token: str | None, body: Any, settin
                 matched_words=None, attempts=0, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if comment.lang is None:
+        _restore_translations(session, comment, settings.translation_targets, now)
     session.expire(comment, ["translations"])
     authors.audit(session, comment, "edited", previous)
     session.flush()
     return comment
+
+
+def _restore_translations(session: Session, comment: Comment, targets: tuple[str, ...], now: datetime) -> None:
+    """Add the pending translation into every target missing one (the language a check detected lost its row)."""
+    have = set(session.scalars(select(Translation.lang).where(Translation.comment_id == comment.id)))
+    for lang in targets:
+        if lang not in have:
+            session.add(Translation(comment_id=comment.id, lang=lang, version=comment.version,
+                                    status=TranslationStatus.PENDING, attempts=0, redispatches=0,
+                                    created_at=now, updated_at=now))
 
 
 def _aware(value: datetime) -> datetime:

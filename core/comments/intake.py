@@ -29,7 +29,11 @@ def comment_row(new: NewComment, now: datetime) -> dict[str, Any]:
             "flagged_at": now if new.honeypot else None, "check_error": "honeypot" if new.honeypot else None,
             "parent_id": new.parent_id, "depth": new.depth, "email": new.email, "notify_replies": new.notify_replies,
             "author_token_hash": new.author_token_hash, "honeypot": new.honeypot, "version": 1,
-            "check_attempts": 0, "dispatch_attempts": 0, "redispatches": 0, "created_at": now, "updated_at": now}
+            "check_attempts": 0, "dispatch_attempts": 0, "redispatches": 0, "created_at": now, "updated_at": now,
+            "fingerprint": new.fingerprint, "client_hash": new.client_hash, "held": new.honeypot,
+            # Only a honeypot comment (always stored by the session path) has signals at intake; the others get
+            # theirs from the check, and SQL NULL meanwhile.
+            **({"signals": {"honeypot": True}, "flag_reasons": ["honeypot"]} if new.honeypot else {})}
 
 
 def translation_row(lang: str, now: datetime, version: int = 1) -> dict[str, Any]:

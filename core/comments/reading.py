@@ -31,8 +31,9 @@ def visible_statuses(policy: str) -> tuple[str, ...]:
 
 
 def is_visible(comment: Comment, policy: str) -> bool:
-    """Tell whether the public sees *comment*'s text: a honeypot comment only once a moderator approved it."""
-    if comment.honeypot and comment.status != Status.PUBLISHED:
+    """Tell whether the public sees *comment*'s text: never while held by a signal (whatever the policy), and a
+    honeypot comment only once a moderator approved it."""
+    if comment.held or (comment.honeypot and comment.status != Status.PUBLISHED):
         return False
     return comment.status in visible_statuses(policy)
 
@@ -40,7 +41,12 @@ def is_visible(comment: Comment, policy: str) -> bool:
 def visible(policy: str, table: type[Comment] = Comment) -> ColumnElement[bool]:
     """Return the condition ``is_visible`` checks, in SQL, on *table* (Comment or an alias of it)."""
     shown = table.status.in_(visible_statuses(policy))
-    return and_(shown, or_(table.honeypot.is_(False), table.status == Status.PUBLISHED))
+    return and_(shown, table.held.is_(False), or_(table.honeypot.is_(False), table.status == Status.PUBLISHED))
+
+
+def looks_pending(comment: Comment, policy: str) -> bool:
+    """Tell whether the public view shows *comment* as pending: held or a bot's, nothing tips its author off."""
+    return (comment.held or comment.honeypot) and comment.status != Status.DELETED and not is_visible(comment, policy)
 
 
 def placeholder(policy: str) -> ColumnElement[bool]:

@@ -40,6 +40,9 @@ class NewComment:
     author_token_hash: str | None = None
     #: The widget's hidden field was filled: stored as flagged, never shown.
     honeypot: bool = False
+    #: Set by the web process (core.signals): the normalised body's hash, the keyed hash of the client address.
+    fingerprint: str | None = None
+    client_hash: str | None = None
 
 
 def validate(data: Any, settings: Settings) -> NewComment:

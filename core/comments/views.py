@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from core.comments import matches
-from core.comments.reading import is_visible
+from core.comments.reading import is_visible, looks_pending
 from core.comments.validation import NewComment
 from core.storage.models import Comment, Status, TranslationStatus
 
@@ -24,7 +24,8 @@ def public_view(
 ) -> dict[str, Any]:
     """Return what anyone may see of *comment*: body and translation texts only when visible.
 
-    A deleted comment shows neither body nor author; a honeypot comment looks pending (nothing tips off a bot).
+    A deleted comment shows neither body nor author; a held or honeypot comment looks pending (nothing tips off
+    a bot or a spammer).
     """
     visible = is_visible(comment, policy)
     body: str | None = None
@@ -42,7 +43,8 @@ def public_view(
         "thread": comment.thread,
         "author": None if comment.status == Status.DELETED else public_author(comment),
         "lang": comment.lang,
-        "status": Status.PENDING if comment.honeypot and not visible else comment.status,
+        "lang_detected": bool(comment.lang_detected),
+        "status": Status.PENDING if looks_pending(comment, policy) else comment.status,
         "body": body,
         "created_at": iso(comment.created_at),
         "updated_at": iso(comment.updated_at),
@@ -80,6 +82,7 @@ def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: da
         "thread": new.thread,
         "author": new.author,
         "lang": new.lang,
+        "lang_detected": False,
         "status": Status.PENDING,
         "body": None,
         "created_at": stamp,
@@ -106,6 +109,10 @@ def full_view(comment: Comment) -> dict[str, Any]:
     view["author_matched_words"] = list(author["words"]) if author else []
     view["censored_author"] = author["censored"] if author else None
     view["check_error"] = comment.check_error
+    view["held"] = bool(comment.held)
+    view["signals"] = comment.signals or {}
+    view["flag_reasons"] = comment.flag_reasons or []
+    view["model_score"] = comment.model_score
     view["translations"] = {
         t.lang: {"status": t.status, "text": t.text, "reason": t.reason, "matched_words": t.matched_words or []}
         for t in comment.translations

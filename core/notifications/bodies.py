@@ -17,8 +17,8 @@ from core.comments import reading, views
 from core.storage.models import Comment, Translation
 
 #: What ``views.public_view`` reads of a comment.
-COLUMNS = ("id", "thread", "author", "body", "lang", "status", "honeypot", "censored_body", "matched_words",
-           "created_at", "updated_at", "parent_id", "version", "edited_at")
+COLUMNS = ("id", "thread", "author", "body", "lang", "lang_detected", "status", "honeypot", "held", "censored_body",
+           "matched_words", "created_at", "updated_at", "parent_id", "version", "edited_at")
 _comments, _translations = Comment.__table__, Translation.__table__
 
 
