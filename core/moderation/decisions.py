@@ -79,6 +79,8 @@ def decide(session: Session, comment_id: int, request: DecisionRequest, moderato
             decided_by=moderator,
             decided_at=now,
             updated_at=now,
+            # An approved comment is shown, whatever held it; its flag_reasons and signals stay as history.
+            **({"held": False} if request.action == Action.APPROVE else {}),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
