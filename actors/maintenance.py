@@ -27,6 +27,8 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
     # Sent after the job's transaction committed.
     for comment_id in outcome.checks:
         dispatcher.send_check(comment_id)
+    for comment_id in outcome.classifications:
+        dispatcher.send_classification(comment_id)
     for comment_id, lang in outcome.translations:
         dispatcher.send_translation(comment_id, lang)
     outbox.send_all(outcome.notifications, dispatcher.send_notification)

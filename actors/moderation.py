@@ -68,3 +68,6 @@ def check_profanity(comment_id: int) -> None:
         dispatcher.send_translation(comment_id, lang)
     # The outbox rows written with the verdict; one the broker does not take is re-sent by the re-dispatch.
     outbox.send_all(outcome.notifications, dispatcher.send_notification)
+    # Passed so far and the model is on: its own queue's workers score it (a lost send is re-dispatched).
+    if outcome.classify:
+        dispatcher.send_classification(comment_id)

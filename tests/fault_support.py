@@ -38,7 +38,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from core.messaging.broker import MAINTENANCE_QUEUE, MODERATION_QUEUE, NOTIFICATIONS_QUEUE, TRANSLATION_QUEUE
+from core.messaging.broker import (
+    CLASSIFICATION_QUEUE,
+    MAINTENANCE_QUEUE,
+    MODERATION_QUEUE,
+    NOTIFICATIONS_QUEUE,
+    TRANSLATION_QUEUE,
+)
 from core.moderation import accounts
 from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus
 from core.storage.models_notifications import Outbox, OutboxStatus
@@ -49,7 +55,8 @@ from tests.private_services import PrivatePostgres, PrivateRabbit, port_open
 log = logging.getLogger(__name__)
 
 #: Every queue Dramatiq declares for Parley: the work queues, their delay (DQ) and dead-letter (XQ) queues.
-QUEUES = tuple(f"{q}{suffix}" for q in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE)
+QUEUES = tuple(f"{q}{suffix}" for q in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE,
+                                        CLASSIFICATION_QUEUE)
                for suffix in ("", ".DQ", ".XQ"))
 #: Timings scaled down so a fault heals within seconds (the production defaults are in README.md).
 FAST = {

@@ -17,12 +17,15 @@ MODERATION_QUEUE = "moderation"
 TRANSLATION_QUEUE = "translation"
 MAINTENANCE_QUEUE = "maintenance"
 NOTIFICATIONS_QUEUE = "notifications"
+#: The offensive-language model's own queue: its workers load scikit-learn, the moderation workers never do.
+CLASSIFICATION_QUEUE = "classification"
 CHECK_PROFANITY = "check_profanity"
 TRANSLATE_COMMENT = "translate_comment"
 #: The moderators' background tasks; the wire name is from before they were called tasks (queued messages keep it).
 RUN_TASK = "run_job"
 RUN_MAINTENANCE = "run_maintenance"
 DELIVER_NOTIFICATION = "deliver_notification"
+CLASSIFY_COMMENT = "classify_comment"
 
 
 def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:
@@ -41,7 +44,8 @@ def build_broker(settings: Settings, *, role: str) -> dramatiq.Broker:
     """Return a broker for *role* ("web", "worker" or "scheduler"); ``stub://`` gives a StubBroker."""
     if settings.broker_url.startswith("stub://"):
         stub = StubBroker()
-        for queue in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE):
+        for queue in (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE,
+                      CLASSIFICATION_QUEUE):
             stub.declare_queue(queue)
         return stub
     from dramatiq.brokers.rabbitmq import RabbitmqBroker

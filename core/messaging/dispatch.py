@@ -17,6 +17,8 @@ import dramatiq
 from core.config import Settings
 from core.messaging.broker import (
     CHECK_PROFANITY,
+    CLASSIFICATION_QUEUE,
+    CLASSIFY_COMMENT,
     DELIVER_NOTIFICATION,
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
@@ -71,6 +73,10 @@ class Dispatcher:
     def send_check(self, comment_id: int) -> bool:
         """Ask the workers to check comment *comment_id*."""
         return self.send(MODERATION_QUEUE, CHECK_PROFANITY, comment_id)
+
+    def send_classification(self, comment_id: int) -> bool:
+        """Ask the ``classification`` workers to run the offensive-language model on comment *comment_id*."""
+        return self.send(CLASSIFICATION_QUEUE, CLASSIFY_COMMENT, comment_id)
 
     def send_translation(self, comment_id: int, lang: str) -> bool:
         """Ask the workers to translate comment *comment_id* into *lang*."""

@@ -15,6 +15,7 @@ import pika.exceptions
 
 from core.errors import BrokerUnavailable
 from core.messaging.broker import (
+    CLASSIFICATION_QUEUE,
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
     NOTIFICATIONS_QUEUE,
@@ -24,7 +25,7 @@ from core.messaging.broker import (
 
 logger = logging.getLogger(__name__)
 
-QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE)
+QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE, CLASSIFICATION_QUEUE)
 #: What pika raises when RabbitMQ cannot be reached or drops the connection; surfaced as BrokerUnavailable.
 BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
 

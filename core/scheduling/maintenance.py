@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.moderation import accounts, audit, checking, throttle
+from core.moderation import accounts, audit, checking, classifying, throttle
 from core.notifications import digest, outbox
 from core.scheduling import schedule, stats
 from core.storage.db import dialect_insert, session_scope
@@ -33,6 +33,7 @@ class Outcome:
 
     detail: dict[str, Any] = field(default_factory=dict)
     checks: list[int] = field(default_factory=list)
+    classifications: list[int] = field(default_factory=list)
     translations: list[tuple[int, str]] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
 
@@ -50,7 +51,8 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
     never_sent = Comment.dispatched_at.is_(None) & (Comment.redispatches == 0) & (sent_at < now - UNDISPATCHED_GRACE)
     for comment_id, count, version in session.execute(
         select(Comment.id, Comment.redispatches, Comment.version)
-        .where(Comment.status == Status.PENDING, Comment.decision.is_(None), stuck | never_sent)
+        .where(Comment.status == Status.PENDING, Comment.checked_at.is_(None), Comment.decision.is_(None),
+               stuck | never_sent)
         .order_by(Comment.id).limit(BATCH)
     ):
         if count >= limit:
@@ -58,6 +60,13 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
             continue
         if _count_redispatch(session, Comment, comment_id, count, now):
             outcome.checks.append(comment_id)
+    # Checked comments awaiting the offensive-language model (counted on the same redispatches).
+    for comment in session.execute(classifying.stuck(cutoff)):
+        if comment.redispatches >= limit:
+            reason = f"not classified after {comment.redispatches} re-dispatches"
+            held += classifying.hold_for_review(session, classifying.Claimed(*comment[:-1]), reason) is not None
+        elif _count_redispatch(session, Comment, comment.id, comment.redispatches, now):
+            outcome.classifications.append(comment.id)
     for translation_id, comment_id, lang, count, version in session.execute(
         select(Translation.id, Translation.comment_id, Translation.lang, Translation.redispatches, Translation.version)
         .join(Comment, Comment.id == Translation.comment_id)
@@ -81,7 +90,8 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
     # Outbox rows the broker never confirmed, or whose retry it lost (at least once: the claim drops a repeat).
     outcome.notifications = outbox.due(session, now, timedelta(seconds=settings.stuck_after_seconds))
     outcome.notifications += outbox.written(session)  # the comment.flagged rows of the comments held above
-    outcome.detail = {"checks": len(outcome.checks), "translations": len(outcome.translations),
+    outcome.detail = {"checks": len(outcome.checks), "classifications": len(outcome.classifications),
+                      "translations": len(outcome.translations),
                       "held": held, "failed": failed, "notifications": len(outcome.notifications)}
     return outcome
 

@@ -1,0 +1,229 @@
+"""The offensive-language model's stage (queue ``classification``): the model, the batched stage under both
+policies, its actor through real workers, and a worker killed in the middle of a batch."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select, update
+
+from core.config import Settings
+from core.moderation import classifying
+from core.notifications import outbox
+from core.signals import model
+from core.storage import db
+from core.storage.models import AuditEvent, Comment, Status, TranslationStatus, utcnow
+from core.storage.models_notifications import Outbox, WebhookEndpoint
+from tests import seed
+from tests.test_architecture import loaded_after
+
+CLEAN = ["Thanks for the recipe, it worked great.", "nice work, thanks!", "I learned a lot from this post."]
+OFFENSIVE = ["you are a complete idiot", "go to hell", "what a stupid worthless piece of shit"]
+
+
+def test_the_model_scores_clean_and_offensive_english_on_either_side_of_the_threshold():
+    threshold = Settings().model_threshold
+    scores = model.scores(CLEAN + OFFENSIVE)
+    assert all(score < 0.2 for score in scores[:3]), scores
+    assert all(score >= threshold for score in scores[3:]), scores
+    assert model.scores([]) == []
+    assert model.applies("en") and model.applies(None) and model.applies("en-GB")
+    assert not model.applies("fr") and not model.applies("de")
+
+
+def test_the_model_loads_once_when_threads_score_at_the_same_time(monkeypatch, caplog):
+    monkeypatch.setattr(model, "_predict", None)
+    caplog.set_level("INFO", logger=model.__name__)
+    start = threading.Barrier(8)
+    results: list[float] = []
+
+    def score() -> None:
+        start.wait(10)
+        results.append(model.scores(["go to hell"])[0])
+
+    threads = [threading.Thread(target=score) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(results) == 8 and all(r > 0.8 for r in results)
+    assert [r.message for r in caplog.records].count("Offensive-language model loaded (alt-profanity-check).") == 1
+
+
+@pytest.mark.parametrize("statement", [
+    "import actors",
+    "from webapp import create_app\napp = create_app()\napp.test_client().get('/healthz')",
+    "import actors.moderation\nimport core.moderation.classifying\nimport core.scheduling.maintenance",
+])
+def test_neither_the_web_nor_the_moderation_worker_imports_scikit_learn(statement):
+    modules = loaded_after(statement, {"OFFENSIVE_MODEL": "on"})
+    assert not {"sklearn", "profanity_check", "scipy", "joblib"} & modules
+
+
+# ---- the stage on seeded comments ---------------------------------------------------------------------------
+
+@pytest.fixture
+def database(stack, clean_db):  # type: ignore[no-untyped-def]
+    db.configure(stack.database_url)
+    return stack
+
+
+def awaiting(body: str, status: str = Status.PENDING, **columns: object) -> int:
+    """Seed a comment as the check leaves one for the model: clean, checked, not classified."""
+    comment_id = seed.comment(body, status=status, words=(), **columns)
+    with db.session_scope() as session:
+        session.execute(update(Comment).where(Comment.id == comment_id)
+                        .values(checked_at=utcnow(), signals={"links": 0}, flag_reasons=[]))
+    return comment_id
+
+
+def row(comment_id: int) -> Comment:
+    with db.session_scope() as session:
+        comment = session.get(Comment, comment_id)
+        session.expunge(comment)
+        return comment
+
+
+def settings_for(stack, policy: str, **overrides: object) -> Settings:  # type: ignore[no-untyped-def]
+    return stack.settings(**{"offensive_model": True, "signals_policy": policy, **overrides})
+
+
+def webhook(events: list[str]) -> None:
+    with db.session_scope() as session:
+        session.add(WebhookEndpoint(url="http://127.0.0.1:9/hook", secret="s" * 32, events=events, enabled=True))
+
+
+def outbox_events(comment_id: int) -> list[str]:
+    with db.session_scope() as session:
+        return sorted(session.scalars(select(Outbox.event).where(Outbox.comment_id == comment_id)))
+
+
+def test_before_publish_publishes_clean_comments_and_holds_offensive_ones(database):
+    webhook([outbox.PUBLISHED, outbox.FLAGGED])
+    clean = awaiting(CLEAN[0], translations={"fr": {"status": TranslationStatus.PENDING}})
+    rude = awaiting(OFFENSIVE[0])
+    french = awaiting("tu es un idiot complet", lang="fr")
+    unknown = awaiting(OFFENSIVE[1], lang=None)
+    out = classifying.classify_comments([clean, rude, french, unknown, 10**9], settings_for(database,
+                                                                                              "before_publish"))
+    assert {i: (o.status, o.langs) for i, o in out.items()} == {
+        clean: (Status.PUBLISHED, ["fr"]), rude: (Status.FLAGGED, []), french: (Status.PUBLISHED, []),
+        unknown: (Status.FLAGGED, [])}
+    published, held = row(clean), row(rude)
+    assert (published.status, published.held, published.classified_at is not None) == (Status.PUBLISHED, False, True)
+    assert published.model_score < 0.2 and published.signals["model"] == round(published.model_score, 4)
+    assert published.signals["links"] == 0  # the check's signals are kept
+    assert (held.status, held.held, held.flag_reasons) == (Status.FLAGGED, True, ["model"])
+    assert held.model_score >= 0.8 and held.flagged_at is not None
+    # Not English: not scored, passed, and the signal says why.
+    skipped = row(french)
+    assert (skipped.status, skipped.model_score, skipped.signals["model"]) == (Status.PUBLISHED, None, None)
+    assert "English-only" in skipped.signals["model_skipped"]
+    assert row(unknown).held  # no language known: scored
+    assert outbox_events(clean) == [outbox.PUBLISHED] and outbox_events(rude) == [outbox.FLAGGED]
+    assert out[clean].notifications and out[rude].notifications
+    with db.session_scope() as session:
+        audit = session.execute(select(AuditEvent.comment_id, AuditEvent.action, AuditEvent.detail)
+                                .where(AuditEvent.comment_id == rude)).one()
+    assert audit[1] == "flagged" and audit[2]["reasons"] == ["model"] and audit[2]["model_score"] >= 0.8
+    assert audit[2]["takedown"] is False
+    # Run twice: classified comments are not claimed again.
+    assert classifying.classify_comments([clean, rude], settings_for(database, "before_publish")) == {}
+    assert row(clean).classify_attempts == 1
+
+
+def test_after_publish_takes_an_offensive_published_comment_down_and_leaves_a_clean_one(database):
+    webhook([outbox.PUBLISHED, outbox.FLAGGED])
+    clean = awaiting(CLEAN[1], status=Status.PUBLISHED)
+    rude = awaiting(OFFENSIVE[2], status=Status.PUBLISHED)
+    out = classifying.classify_comments([clean, rude], settings_for(database, "after_publish"))
+    assert {i: (o.status, o.langs) for i, o in out.items()} == {
+        clean: (Status.PUBLISHED, []), rude: (Status.FLAGGED, [])}
+    assert outbox_events(clean) == []  # already published: no second comment.published
+    taken_down = row(rude)
+    assert (taken_down.status, taken_down.held, taken_down.flag_reasons) == (Status.FLAGGED, True, ["model"])
+    assert outbox_events(rude) == [outbox.FLAGGED]
+    with db.session_scope() as session:
+        detail = session.scalar(select(AuditEvent.detail).where(AuditEvent.comment_id == rude))
+    assert detail["takedown"] is True
+    assert row(clean).classified_at is not None and row(clean).status == Status.PUBLISHED
+
+
+def test_a_decision_is_final_and_a_newer_version_discards_the_old_score(database):
+    decided = awaiting(OFFENSIVE[0], status=Status.PUBLISHED, decision="approve")
+    edited = awaiting(OFFENSIVE[1])
+    settings = settings_for(database, "before_publish")
+    real = model.scores
+
+    def edit_meanwhile(texts: list[str]) -> list[float]:
+        # The author edits between the claim and the record: version 2 awaits its own check.
+        with db.session_scope() as session:
+            session.execute(update(Comment).where(Comment.id == edited)
+                            .values(version=2, body="edited", checked_at=None))
+        return real(texts)
+
+    model.scores = edit_meanwhile  # type: ignore[assignment]
+    try:
+        out = classifying.classify_comments([decided, edited], settings)
+    finally:
+        model.scores = real  # type: ignore[assignment]
+    assert out == {}
+    approved = row(decided)
+    assert (approved.status, approved.held, approved.model_score, approved.classify_attempts) == (
+        Status.PUBLISHED, False, None, 0)
+    newer = row(edited)
+    assert (newer.version, newer.status, newer.model_score, newer.classified_at, newer.held) == (
+        2, Status.PENDING, None, None, False)
+    with db.session_scope() as session:
+        assert session.scalars(select(AuditEvent)).all() == []
+
+
+def test_a_comment_out_of_attempts_is_held_for_review_and_a_model_error_fails_alone(database, monkeypatch):
+    spent = awaiting(CLEAN[2])
+    bad = awaiting("this text breaks the model")
+    good = awaiting(CLEAN[0])
+    with db.session_scope() as session:
+        session.execute(update(Comment).where(Comment.id == spent).values(classify_attempts=3))
+    real = model.scores
+
+    def choke(texts: list[str]) -> list[float]:
+        if "this text breaks the model" in texts:
+            raise ValueError("model choked")
+        return real(texts)
+
+    monkeypatch.setattr(model, "scores", choke)
+    out = classifying.classify_comments([spent, bad, good], settings_for(database, "before_publish",
+                                                                         check_max_attempts=3))
+    assert isinstance(out[bad], ValueError) and out[good].status == Status.PUBLISHED
+    assert out[spent].status == Status.FLAGGED
+    held = row(spent)
+    assert held.held and held.check_error == "offensive-language model failed 3 times"
+    assert row(bad).status == Status.PENDING and row(bad).classify_attempts == 1
+
+
+def test_the_model_turned_off_meanwhile_passes_awaiting_comments_unscored(database):
+    waiting = awaiting(OFFENSIVE[0])
+    out = classifying.classify_comments([waiting], settings_for(database, "before_publish", offensive_model=False))
+    assert out[waiting].status == Status.PUBLISHED
+    assert "OFFENSIVE_MODEL=off" in row(waiting).signals["model_skipped"]
+
+
+def test_redispatch_resends_comments_stuck_awaiting_the_model(database):
+    from core.scheduling import maintenance
+
+    old = utcnow().replace(year=2020)
+    stuck_pending = awaiting(CLEAN[0])
+    stuck_published = awaiting(CLEAN[1], status=Status.PUBLISHED)
+    never_claimed_published = awaiting(CLEAN[2], status=Status.PUBLISHED)
+    fresh = awaiting(CLEAN[0])
+    with db.session_scope() as session:
+        session.execute(update(Comment).where(Comment.id != fresh).values(updated_at=old, checked_at=old))
+        session.execute(update(Comment).where(Comment.id == stuck_published).values(classify_attempts=1, updated_at=old))
+    settings = settings_for(database, "before_publish")
+    with db.session_scope() as session:
+        outcome = maintenance.redispatch(session, settings, utcnow())
+    assert sorted(outcome.classifications) == [stuck_pending, stuck_published]
+    assert outcome.checks == [] and outcome.detail["classifications"] == 2
+    assert row(stuck_pending).redispatches == 1 and row(never_claimed_published).redispatches == 0
+    assert fresh not in outcome.classifications
