@@ -17,12 +17,27 @@ def compose() -> dict:
 
 def test_services_and_commands_match_the_contract():
     services = compose()["services"]
-    assert set(services) == {"proxy", "rabbitmq", "rabbitmq-init", "postgres", "migrate", "web", "worker", "scheduler"}
+    assert set(services) == {"proxy", "rabbitmq", "rabbitmq-init", "postgres", "migrate", "web", "worker", "classifier",
+                             "scheduler"}
     assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
     assert services["migrate"]["restart"] == "no"
     assert "webapp:create_app()" in services["web"]["command"] and "--preload" not in services["web"]["command"]
     assert services["worker"]["command"][:2] == ["dramatiq", "actors"]
     assert services["scheduler"]["command"] == ["python", "scheduler.py"]
+
+
+def test_the_workers_consume_every_queue_and_only_the_classifier_loads_the_model():
+    from core.messaging.queues import QUEUES
+
+    services = compose()["services"]
+    consumed = {}
+    for name in ("worker", "classifier"):
+        command = services[name]["command"]
+        assert command[:2] == ["dramatiq", "actors"]
+        consumed[name] = set(command[command.index("--queues") + 1:])
+    assert consumed["classifier"] == {"classification"}
+    assert consumed["worker"] | consumed["classifier"] == set(QUEUES)
+    assert not consumed["worker"] & consumed["classifier"]
 
 
 def test_rabbitmq_keeps_its_data_across_container_recreation():
@@ -33,9 +48,9 @@ def test_rabbitmq_keeps_its_data_across_container_recreation():
 
 def test_every_dependency_has_a_healthcheck_and_apps_wait_for_migrations():
     services = compose()["services"]
-    for name in ("rabbitmq", "postgres", "web", "worker", "scheduler"):
+    for name in ("rabbitmq", "postgres", "web", "worker", "classifier", "scheduler"):
         assert "healthcheck" in services[name], name
-    for name in ("web", "worker", "scheduler"):
+    for name in ("web", "worker", "classifier", "scheduler"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["rabbitmq-init"]["condition"] == "service_completed_successfully"
@@ -45,9 +60,10 @@ def test_every_dependency_has_a_healthcheck_and_apps_wait_for_migrations():
 
 
 def test_worker_grace_period_exceeds_its_shutdown_timeout():
-    worker = compose()["services"]["worker"]
-    timeout_ms = int(worker["command"][worker["command"].index("--worker-shutdown-timeout") + 1])
-    assert int(worker["stop_grace_period"].rstrip("s")) * 1000 > timeout_ms
+    for name in ("worker", "classifier"):
+        worker = compose()["services"][name]
+        timeout_ms = int(worker["command"][worker["command"].index("--worker-shutdown-timeout") + 1])
+        assert int(worker["stop_grace_period"].rstrip("s")) * 1000 > timeout_ms
 
 
 def test_only_the_proxy_publishes_ports():
