@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from core.moderation import review
 from core.signals import identity
 from core.storage import db
-from core.storage.models import AuditEvent, Task
+from core.storage.models import AuditEvent, Comment, Task
 from core.storage.models_signals import Ban
 from tests import seed
 from tests.clients import api, login, post_form
@@ -185,3 +185,17 @@ def test_audit_page_lists_ban_events(logged_in, sent_tasks):
     html = logged_in.get("/moderation/audit?kind=ban").get_data(as_text=True)
     assert "act-ban" in html and "pills" in html
     assert f'href="/moderation/comments/{comment_id}"' in html
+
+
+def test_bulk_decision_on_a_reason_filter_decides_only_that_reason(logged_in):
+    links = [held(f"links {n}", ["links"], {"links": 3}) for n in range(2)]
+    dup = held("copy", ["duplicate"], {"duplicate": 3})
+    html = logged_in.get("/moderation/?reason=links").get_data(as_text=True)
+    assert '<input type="hidden" name="filter_reason" value="links">' in html
+    # The decision's reason and the filter's reason are different fields of the bulk form.
+    response = post_form(logged_in, "/moderation/decisions", bulk="reject:filter", status="flagged",
+                         filter_reason="links", reason="link spam")
+    assert response.status_code == 302
+    with db.session_scope() as session:
+        states = {c.id: (c.status, c.decision_reason) for c in session.scalars(select(Comment))}
+    assert [states[i] for i in links] == [("rejected", "link spam")] * 2 and states[dup] == ("flagged", None)

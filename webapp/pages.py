@@ -109,7 +109,9 @@ def decide_many() -> ResponseReturnValue:
     try:
         decision = decisions.validate({"action": action, "reason": request.form.get("reason")})
         if scope == "filter":
-            ids = review.matching_ids(session, review.parse_filter(request.form), decisions.MAX_BULK)
+            # The form's "reason" is the decision's; the filter's reason travels as "filter_reason".
+            flt = review.parse_filter({**request.form.to_dict(), "reason": request.form.get("filter_reason")})
+            ids = review.matching_ids(session, flt, decisions.MAX_BULK)
         else:
             ids = [paging.parse_id(v, "ids") for v in request.form.getlist("ids")]
             if ids:
