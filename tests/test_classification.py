@@ -3,10 +3,16 @@ policies, its actor through real workers, and a worker killed in the middle of a
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
+import time
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+import requests
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.moderation import classifying
@@ -15,7 +21,7 @@ from core.signals import model
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, TranslationStatus, utcnow
 from core.storage.models_notifications import Outbox, WebhookEndpoint
-from tests import seed
+from tests import seed, support
 from tests.test_architecture import loaded_after
 
 CLEAN = ["Thanks for the recipe, it worked great.", "nice work, thanks!", "I learned a lot from this post."]
@@ -219,7 +225,8 @@ def test_redispatch_resends_comments_stuck_awaiting_the_model(database):
     fresh = awaiting(CLEAN[0])
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id != fresh).values(updated_at=old, checked_at=old))
-        session.execute(update(Comment).where(Comment.id == stuck_published).values(classify_attempts=1, updated_at=old))
+        session.execute(update(Comment).where(Comment.id == stuck_published)
+                        .values(classify_attempts=1, updated_at=old))
     settings = settings_for(database, "before_publish")
     with db.session_scope() as session:
         outcome = maintenance.redispatch(session, settings, utcnow())
@@ -227,3 +234,167 @@ def test_redispatch_resends_comments_stuck_awaiting_the_model(database):
     assert outcome.checks == [] and outcome.detail["classifications"] == 2
     assert row(stuck_pending).redispatches == 1 and row(never_claimed_published).redispatches == 0
     assert fresh not in outcome.classifications
+
+
+# ---- end to end: the API, a moderation worker and a classification worker, each on its own queues ----------
+
+#: Every queue but the model's: what docker-compose's ``worker`` service consumes.
+OTHER_QUEUES = ("moderation", "translation", "maintenance", "notifications")
+
+
+def worker_children(proc: support.Proc) -> list[int]:
+    """Return the pids of the worker processes ``dramatiq`` forked (not its supervisor)."""
+    children = Path(f"/proc/{proc.popen.pid}/task/{proc.popen.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def maps_library(pid: int, name: str) -> bool:
+    """Tell whether process *pid* has mapped a file whose path contains *name*."""
+    return name in Path(f"/proc/{pid}/maps").read_text()
+
+
+def rss_mib(pid: int) -> float:
+    """Return the resident memory of process *pid* in MiB."""
+    line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.parametrize("policy", ["before_publish", "after_publish"])
+def test_comments_pass_the_model_through_real_workers_on_their_own_queues(stack, clean_db, vhost, policy):
+    from webapp import create_app
+
+    env = stack.env(OFFENSIVE_MODEL="on", SIGNALS_POLICY=policy, WORKER_METRICS="0")
+    env["BROKER_URL"] = vhost
+    moderation = support.start_worker(env, threads=4, queues=OTHER_QUEUES)
+    classification = support.start_worker(env, threads=4, queues=("classification",))
+    app = create_app({"PARLEY": stack.settings(broker_url=vhost, offensive_model=True, signals_policy=policy),
+                      "TESTING": True})
+    client = app.test_client()
+    db.configure(stack.database_url)
+
+    def post(body: str) -> int:
+        response = client.post("/api/comments", json={"thread": "model", "author": "Ann", "body": body,
+                                                      "lang": "en"})
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["id"]
+
+    def shown() -> set[int]:
+        return {c["id"] for c in client.get("/api/threads/model/comments").get_json()["comments"]}
+
+    clean, rude = post(CLEAN[0]), post(OFFENSIVE[0])
+    seen: set[int] = set()
+
+    def classified() -> bool:
+        seen.update(shown())  # polled the whole time: the held comment must never be shown
+        return all(row(i).classified_at is not None for i in (clean, rude))
+
+    support.poll(classified, 60, interval=0.05, what="both comments classified")
+    assert (row(clean).status, row(clean).held) == (Status.PUBLISHED, False)
+    assert (row(rude).status, row(rude).held, row(rude).flag_reasons) == (Status.FLAGGED, True, ["model"])
+    assert shown() == {clean}
+    if policy == "before_publish":
+        assert rude not in seen  # never shown, not even for a moment
+    # The model ran in the classification worker only: the moderation worker never loaded scikit-learn.
+    assert all(not maps_library(pid, "sklearn") for pid in worker_children(moderation))
+    assert any(maps_library(pid, "sklearn") for pid in worker_children(classification))
+    logging.getLogger(__name__).info(
+        "RSS MiB: moderation worker %s, classification worker %s",
+        [round(rss_mib(p)) for p in worker_children(moderation)],
+        [round(rss_mib(p)) for p in worker_children(classification)])
+    classification.stop()
+    moderation.stop()
+
+
+# ---- fault: the classification worker SIGKILLed while a batch is in the model ------------------------------
+
+#: A stand-in for alt-profanity-check, imported ahead of it by the worker it is given to: it marks that a batch
+#: reached the model, takes its time (so the kill lands inside the stage) and scores by a keyword.
+SLOW_MODEL = '''
+import os, pathlib, time
+
+def predict_prob(texts):
+    pathlib.Path(os.environ["PARLEY_TEST_MODEL_MARK"]).write_text(str(len(texts)))
+    time.sleep(float(os.environ["PARLEY_TEST_MODEL_DELAY"]))
+    return [0.99 if "idiot" in text else 0.01 for text in texts]
+'''
+
+
+def start_on_queues(stack, queues: tuple[str, ...], name: str, **extra: str) -> support.Proc:  # type: ignore[no-untyped-def]
+    """Start a ``dramatiq actors --queues ...`` worker on the fault stack (stopped with the stack)."""
+    cmd = [str(support.BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4",
+           "--worker-shutdown-timeout", "5000", "--queues", *queues]
+    proc = stack._track(support.Proc(name, cmd, stack.env(**extra)))
+    proc.wait_for_log("is ready for action", timeout=90)
+    return proc
+
+
+def start_classifier(stack, tmp_path: Path, delay: float) -> support.Proc:  # type: ignore[no-untyped-def]
+    """Start a ``--queues classification`` worker on the fault stack whose model is :data:`SLOW_MODEL`."""
+    package = tmp_path / "slow_model" / "profanity_check"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(SLOW_MODEL)
+    return start_on_queues(stack, ("classification",), "fault-classifier", PYTHONPATH=str(package.parent),
+                           PARLEY_TEST_MODEL_MARK=str(tmp_path / "in-model"), PARLEY_TEST_MODEL_DELAY=str(delay))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["before_publish", "after_publish"])
+def test_classification_worker_killed_in_the_model_stage_loses_nothing_and_never_shows_a_held_comment(
+        fault_stack, tmp_path, policy):
+    from tests import fault_support
+    from tests.fault_support import History, unique_body
+
+    stack = fault_stack
+    # One client posts everything: no burst signal, so every comment reaches the model.
+    stack.settings.update(OFFENSIVE_MODEL="on", SIGNALS_POLICY=policy, BURST_MAX="1000")
+    stack.start_web()
+    start_on_queues(stack, OTHER_QUEUES, "fault-worker")
+    stack.start_scheduler()
+    classifier = start_classifier(stack, tmp_path, delay=3.0)
+    history = History()
+    bodies = [unique_body(f"model-{n}") + (" you idiot" if n % 3 == 0 else " thanks") for n in range(24)]
+    seen: set[int] = set()
+    watching = threading.Event()
+
+    def watch() -> None:  # the public API, polled during the whole test
+        while not watching.is_set():
+            try:
+                answer = requests.get(f"{stack.web_url}/api/threads/faults/comments?limit=100", timeout=2).json()
+                seen.update(c["id"] for c in answer.get("comments", []))
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        stack.post_many(history, bodies, threads=4, lang="en")
+        support.poll(lambda: (tmp_path / "in-model").exists(), 30, interval=0.02, what="a batch in the model")
+        classifier.signal(signal.SIGKILL)
+        assert classifier.popen.wait(10) == -signal.SIGKILL
+        with Session(stack.engine) as session:
+            unclassified = session.scalar(select(func.count()).where(Comment.classified_at.is_(None)))
+        assert unclassified > 0  # the kill cut a batch off before it recorded anything
+        start_classifier(stack, tmp_path, delay=0.0)
+        fault_support.assert_invariants(stack, history, settle=90)
+
+        def all_classified() -> bool:
+            with Session(stack.engine) as session:
+                return not session.scalar(select(func.count()).where(Comment.classified_at.is_(None)))
+
+        support.poll(all_classified, 60, interval=0.25, what="every comment classified")
+    finally:
+        watching.set()
+        watcher.join(5)
+    with Session(stack.engine) as session:
+        rows = list(session.scalars(select(Comment)))
+    rude = {c.id for c in rows if "idiot" in c.body}
+    assert len(rows) == 24 and len(rude) == 8
+    assert all(c.status == Status.FLAGGED and c.held and c.flag_reasons == ["model"] for c in rows if c.id in rude)
+    assert all(c.status == Status.PUBLISHED and not c.held for c in rows if c.id not in rude)
+    assert max(c.classify_attempts for c in rows) >= 2  # claimed before the kill, and again after
+    if policy == "before_publish":
+        assert not seen & rude, f"held comments were shown: {sorted(seen & rude)}"
+    public = {c["id"] for c in requests.get(f"{stack.web_url}/api/threads/faults/comments?limit=100",
+                                            timeout=5).json()["comments"]}
+    assert public == {c.id for c in rows} - rude
