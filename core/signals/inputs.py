@@ -10,7 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Integer, Table, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -59,12 +72,18 @@ def _qualified(element: qualified, compiler: SQLCompiler, **kw: Any) -> str:
 
 def _earlier_within(other: Table, row: Table, name: str, seconds: str) -> ColumnElement[int]:
     """Count the comments (this one included) with *row*'s value of column *name* in the *seconds* before it."""
-    return (
+    count = (
         select(func.count()).select_from(other)
         .where(other.c[name] == row.c[name], other.c.id <= row.c.id,
                other.c.created_at >= seconds_before(row.c.created_at, bindparam(seconds, type_=Integer)))
         .scalar_subquery()
     )
+    return _unless_null(row.c[name], count, literal_column("0"))
+
+
+def _unless_null(key: ColumnElement[Any], value: ColumnElement[Any], null_value: ColumnElement[Any]) -> Any:
+    """Return *value*, or *null_value* without running its subquery when *key* is NULL (no address, short text)."""
+    return case((key.is_(None), null_value), else_=value)
 
 
 def columns(row: Table) -> list[ColumnElement[Any]]:
@@ -76,7 +95,8 @@ def columns(row: Table) -> list[ColumnElement[Any]]:
     other = Comment.__table__.alias("sig_c")
     bans = Ban.__table__
     published_by = [
-        exists().where(other.c[name] == row.c[name], other.c.id < row.c.id, other.c.status == Status.PUBLISHED)
+        _unless_null(row.c[name], exists().where(other.c[name] == row.c[name], other.c.id < row.c.id,
+                                                 other.c.status == Status.PUBLISHED), false())
         for name in ("email", "client_hash")
     ]
     active = bans.c.removed_at.is_(None)
@@ -85,7 +105,8 @@ def columns(row: Table) -> list[ColumnElement[Any]]:
         _earlier_within(other, row, "email", "burst_seconds"),
         _earlier_within(other, row, "client_hash", "burst_seconds"),
         or_(*published_by),
-        exists().where(bans.c.scope == BanScope.CLIENT, bans.c.value_hash == row.c.client_hash, active),
+        _unless_null(row.c.client_hash, exists().where(bans.c.scope == BanScope.CLIENT,
+                                                       bans.c.value_hash == row.c.client_hash, active), false()),
         # Bans by address store its HMAC, which SQL cannot compute: this says whether any exists at all.
         exists().where(bans.c.scope == BanScope.EMAIL, active),
         *trust.pieces(row),
