@@ -199,3 +199,34 @@ def test_bulk_decision_on_a_reason_filter_decides_only_that_reason(logged_in):
     with db.session_scope() as session:
         states = {c.id: (c.status, c.decision_reason) for c in session.scalars(select(Comment))}
     assert [states[i] for i in links] == [("rejected", "link spam")] * 2 and states[dup] == ("flagged", None)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # the markup is the same on both databases
+def test_reason_and_ban_pages_have_no_accessibility_violation(stack, app):
+    from tests import support
+    from tests.browser_support import LiveServer, axe_violations, chromium, describe_violations
+    from tests.browser_support import login as browser_login
+
+    seed.moderator("alice")
+    comment_id = held("see <b>my</b> links", ["links", "duplicate"], {"links": 3, "duplicate": 3, "model": 0.91},
+                      email="spam@example.com", model_score=0.91)
+    with chromium() as browser, LiveServer(app, support.free_port()) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
+        context.set_default_timeout(5000)
+        page = context.new_page()
+        browser_login(page)
+        for path in ("/moderation/?reason=links", f"/moderation/comments/{comment_id}"):
+            assert page.goto(path).status == 200
+            violations = axe_violations(page, impacts=("minor", "moderate", "serious", "critical"))
+            assert violations == [], f"{path}: {describe_violations(violations)}"
+        # Ban from the comment page with the form, then see the ban listed
+        page.get_by_label("Reason", exact=True).fill("pills")
+        page.once("dialog", lambda dialog: dialog.accept())  # "Ban the author of comment #…?"
+        page.get_by_role("button", name="Ban author").click()
+        page.get_by_text("Author banned by email").wait_for()
+        assert page.goto("/moderation/bans").status == 200
+        assert page.locator("#bans tbody tr").count() == 1
+        violations = axe_violations(page, impacts=("minor", "moderate", "serious", "critical"))
+        assert violations == [], f"bans: {describe_violations(violations)}"
+        context.close()
