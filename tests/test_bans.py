@@ -3,13 +3,17 @@ a background job (run in the test and by the real worker) that rejects the autho
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import delete, select
 
 from core.moderation import tasks
+from core.notifications import endpoints, outbox
 from core.signals import identity
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Task
+from core.storage.models_notifications import Outbox
 from core.storage.models_signals import Ban, Label
 from tests import seed
 from tests.clients import api
@@ -192,7 +196,11 @@ def test_reject_existing_rejects_the_authors_undecided_comments_with_progress(ap
     job = api(client, "get", f"/api/moderation/jobs/{body['task_id']}", token).get_json()
     assert job["status"] == "queued" and job["kind"] == tasks.BAN_REJECT
     monkeypatch.setattr("core.moderation.bans.BATCH", 1)
-    result = tasks.run(body["task_id"], app.config["PARLEY"])
+    with db.session_scope() as session:  # a webhook subscriber of decisions
+        endpoints.add(session, "http://127.0.0.1:9/hook", outbox.DECIDED,
+                      replace(app.config["PARLEY"], webhook_allow_private=True))
+    notified: list[int] = []
+    result = tasks.run(body["task_id"], app.config["PARLEY"], lambda outbox_id: notified.append(outbox_id) or True)
     # Then the undecided flagged and published comments of the address are rejected through the decision path
     assert result["rejected"] == 2 and result["skipped"] == 0
     for key in ("flagged", "published"):
@@ -206,6 +214,10 @@ def test_reject_existing_rejects_the_authors_undecided_comments_with_progress(ap
         events = session.scalars(select(AuditEvent).where(AuditEvent.kind == "decision")).all()
         assert sorted(e.comment_id for e in events) == sorted([ids["flagged"], ids["published"]])
         assert {(e.action, e.actor, e.reason) for e in events} == {("reject", "alice", "Banned author (email): pills")}
+        # each rejection announced like a moderator's own, its row sent after its batch's commit
+        rows = session.scalars(select(Outbox).where(Outbox.event == outbox.DECIDED)).all()
+        assert sorted(r.comment_id for r in rows) == sorted([ids["flagged"], ids["published"]])
+        assert sorted(notified) == sorted(r.id for r in rows) and all(r.dispatched_at for r in rows)
         # A ban judges the author, not the text: no training label, even for a scored comment
         assert session.scalars(select(Label)).all() == []
     # And running the task again (a redelivery) changes nothing
