@@ -3,6 +3,6 @@ the audit log, moderator accounts and their background tasks (word-list preview,
 classifier stage that applies the offensive-language model's verdict.
 
 May import ``comments``, ``notifications``, ``profanity``, ``signals``, ``storage`` and the foundation
-modules; never ``translation``,
-``messaging`` or ``scheduling`` (the check hands its follow-up work back to its caller, which sends it).
+modules; never ``translation``, ``messaging`` or ``scheduling`` (the check hands its follow-up work back to
+its caller, which sends it).
 """
