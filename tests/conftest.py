@@ -61,6 +61,7 @@ class Stack:
             rate_limit_per_minute=0,
             password_scrypt_n=TEST_SCRYPT_N,
             offensive_model=False,  # as support.worker_env: on only where a test turns it on
+            burst_max=100_000, duplicate_max=100_000,  # as support.worker_env: the tests of signals set them
         )
         return replace(base, **overrides)
 

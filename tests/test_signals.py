@@ -63,7 +63,7 @@ def test_evaluate_names_reasons_in_the_contract_order_and_trust_skips_only_soft_
 
 @pytest.fixture
 def config(stack):  # type: ignore[no-untyped-def]
-    return stack.settings(translation_targets=("en", "fr"))
+    return stack.settings(translation_targets=("en", "fr"), burst_max=5, duplicate_max=2)  # the defaults
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ MAX = 3
 @pytest.fixture
 def settings(stack, clean_db):  # type: ignore[no-untyped-def]
     db.configure(stack.database_url)
-    yield stack.settings()
+    yield stack.settings(burst_max=5, duplicate_max=2)  # the defaults (the suite's are out of reach)
     with db.session_scope() as session:
         session.execute(delete(Ban))
 
