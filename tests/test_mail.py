@@ -63,8 +63,9 @@ def smtp():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def mail(smtp, stack, clean_db):  # type: ignore[no-untyped-def]
-    """The SMTP script (emptied) and settings that send mail to it."""
+def mail(smtp, stack, clean_db, vhost):  # type: ignore[no-untyped-def]
+    """The SMTP script (emptied) and settings that send mail to it, and their messages to a private vhost (the
+    session's shared worker would deliver them before the test does)."""
     handler, port = smtp
     handler.messages.clear(), handler.rcpt_replies.clear(), handler.data_replies.clear()
     db.configure(stack.database_url)
@@ -72,7 +73,7 @@ def mail(smtp, stack, clean_db):  # type: ignore[no-untyped-def]
         session.execute(delete(Outbox))
         session.execute(delete(MailAddress))
     settings = stack.settings(smtp_url=f"smtp://127.0.0.1:{port}", public_base_url=BASE, smtp_timeout_seconds=3.0,
-                              secret_key="test-secret-for-mail-tokens")
+                              secret_key="test-secret-for-mail-tokens", broker_url=vhost)
     return handler, settings
 
 

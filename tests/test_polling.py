@@ -113,7 +113,7 @@ def test_every_change_a_reader_could_see_changes_the_etag(client, stack):
     assert shown(client, top["id"])["translations"][lang]["text"] == "Hallo"
 
     with db.session_scope() as session:
-        decisions.decide(session, reply["id"], decisions.DecisionRequest("approve", None), "alice")
+        decisions.decide(session, reply["id"], decisions.DecisionRequest("approve", None), "alice", stack.settings())
     etag = changed(client, etag)  # a moderator approves
     assert shown(client, reply["id"])["status"] == Status.PUBLISHED
 
@@ -129,7 +129,7 @@ def test_every_change_a_reader_could_see_changes_the_etag(client, stack):
         assert workflow.flag_by_translation(session, top["id"], lang, ["x"], 1)
     etag = changed(client, etag)  # a profane translation flags it
     with db.session_scope() as session:
-        decisions.decide(session, top["id"], decisions.DecisionRequest("reject", "rude"), "alice")
+        decisions.decide(session, top["id"], decisions.DecisionRequest("reject", "rude"), "alice", stack.settings())
     etag = changed(client, etag)  # a moderator rejects
 
     response = client.delete(f"/api/comments/{reply['id']}", headers={"X-Author-Token": reply["author_token"]})

@@ -127,13 +127,14 @@ def test_500_then_timeout_then_200_is_one_delivery_with_valid_signatures(setting
         assert payload["id"] == done.message_id and payload["comment"]["body"] == "hello there"
 
 
-def flask(stack, *args: str) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    env = {**os.environ, **stack.env(WEBHOOK_ALLOW_PRIVATE="1")}
+def flask(stack, *args: str, broker_url: str | None = None) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+    # A redelivery is sent to *broker_url*: a private vhost, so the session's shared worker does not deliver it first.
+    env = {**os.environ, **stack.env(WEBHOOK_ALLOW_PRIVATE="1", **({"BROKER_URL": broker_url} if broker_url else {}))}
     return subprocess.run([str(BIN / "flask"), "--app", "webapp", "webhooks", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env=env)
 
 
-def test_ten_failed_deliveries_disable_the_endpoint_and_the_command_enables_it(database, settings):
+def test_ten_failed_deliveries_disable_the_endpoint_and_the_command_enables_it(database, settings, vhost):
     settings = database.settings(webhook_allow_private=True, webhook_timeout_seconds=0.5, webhook_max_attempts=1)
     for server in receiver([], default=500):
         added = flask(database, "add", server.url, "--events", "comment.published")
@@ -156,7 +157,7 @@ def test_ten_failed_deliveries_disable_the_endpoint_and_the_command_enables_it(d
         # Redelivery: the same delivery id, sent again; this time the receiver takes it.
         server.default = 200
         delivery_id = listing[0].split("\t")[0]
-        assert flask(database, "redeliver", delivery_id).returncode == 0
+        assert flask(database, "redeliver", delivery_id, broker_url=vhost).returncode == 0
         with db.session_scope() as session:
             outbox_id = session.scalar(select(Outbox.id).where(Outbox.message_id == delivery_id))
         assert webhooks.deliver(outbox_id, settings).status == "sent"
