@@ -28,6 +28,7 @@ from core.storage.models import (
 )
 from core.storage.models_notifications import MailAddress, Outbox, WebhookEndpoint
 from core.storage.models_scheduling import DailyStats, JobRun, SchedulerLease
+from core.storage.models_signals import Ban, Label
 from tests import support
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def clean_db(stack: Stack) -> Iterator[None]:
     with db.session_scope() as session:
         for table in (Outbox, WebhookEndpoint, MailAddress, Translation, AuditEvent, RateLimit, LoginFailure, Comment,
                       Credential, Moderator, WordEntry,
-                      WordListVersion, Task, JobRun, SchedulerLease, DailyStats):
+                      WordListVersion, Task, JobRun, SchedulerLease, DailyStats, Ban, Label):
             session.execute(delete(table))
 
 

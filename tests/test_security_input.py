@@ -81,9 +81,11 @@ def test_a_profane_author_flags_the_comment_and_says_the_author_matched(client, 
     assert row(ids["author"]) == (Status.FLAGGED, [
         {"source": "author", "words": ["fuck", "shit", "cunt"], "censored": "**** **** ****"}])
     assert flagged_details(ids["author"]) == [
-        {"words": ["fuck", "shit", "cunt"], "source": "author", "author_words": ["fuck", "shit", "cunt"]}]
+        {"words": ["fuck", "shit", "cunt"], "source": "author", "author_words": ["fuck", "shit", "cunt"],
+         "reasons": ["profanity"]}]
     assert flagged_details(ids["both"]) == [
-        {"words": ["fuck", "shithead"], "source": "body+author", "author_words": ["shithead"]}]
+        {"words": ["fuck", "shithead"], "source": "body+author", "author_words": ["shithead"],
+         "reasons": ["profanity"]}]
     assert row(ids["clean"]) == (Status.PUBLISHED, []) and flagged_details(ids["clean"]) == []
     # The moderator sees the name as written, and that it matched; the public view hides it (policy hold)
     full = api(client, "get", f"/api/moderation/comments/{ids['author']}", token).get_json()

@@ -195,3 +195,19 @@ def test_a_trusted_author_skips_the_model(settings):
     comment_id = pending("what a lovely day", email="trusted@example.org")
     assert checking.check_comments([comment_id], MAX, settings=config)[comment_id] == checking.Checked(
         Status.PUBLISHED, [], classify=False)
+
+
+def test_a_rescan_leaves_a_comment_held_by_another_signal_held(stack, clean_db):
+    """A word-list rescan unflags comments the word list flagged, never one held for links, bursts or the model."""
+    from core.moderation import tasks
+
+    db.configure(stack.database_url)
+    held = seed.comment("Buy now at shop.example/x and shop.example/y", status=Status.FLAGGED, words=(),
+                        held=True, flag_reasons=["links"], signals={"links": 2})
+    with db.session_scope() as session:
+        task_id = tasks.create(session, tasks.RESCAN, {}, "alice").id
+    result = tasks.run(task_id)
+    assert result["unflagged"] == 0
+    with db.session_scope() as session:
+        comment = session.get(Comment, held)
+        assert (comment.status, comment.held) == (Status.FLAGGED, True)

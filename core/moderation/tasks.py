@@ -139,7 +139,9 @@ def run(task_id: int, settings: Settings | None = None,
                 profane = verdict.profane or any(engine.check(t).profane for t in texts[row.id])
                 if profane and row.status == Status.PUBLISHED:
                     result[flag_key] += 1
-                elif not profane and row.status == Status.FLAGGED and not row.check_error:
+                elif not profane and row.status == Status.FLAGGED and not row.check_error and not row.held:
+                    # A comment held by another signal (links, burst, model, ...) stays held: the word list is not
+                    # why it is flagged.
                     result[unflag_key] += 1
                 else:
                     continue
@@ -167,7 +169,8 @@ def _reclassify(session: Session, row: Comment, profane: bool, verdict: checking
     new_status = Status.FLAGGED if profane else Status.PUBLISHED
     changed = session.execute(
         update(Comment)
-        .where(Comment.id == row.id, Comment.status == row.status, Comment.decision.is_(None))
+        .where(Comment.id == row.id, Comment.status == row.status, Comment.decision.is_(None),
+               *(() if profane else (Comment.held.is_(False),)))
         .values(status=new_status, censored_body=verdict.censored, matched_words=verdict.stored,
                 flagged_at=now if profane else None, updated_at=now)
         .execution_options(synchronize_session=False)
