@@ -170,4 +170,4 @@ def test_json_body_fields_keep_the_documented_order(make_client):
     response = post(make_client(), VALID)
     keys = list(json.loads(response.get_data(as_text=True)))
     assert keys == ["id", "thread", "author", "lang", "status", "body", "created_at", "updated_at", "translations",
-                    "parent_id", "reply_count", "version", "edited_at", "author_token"]
+                    "parent_id", "reply_count", "version", "edited_at", "lang_detected", "author_token"]

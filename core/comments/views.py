@@ -43,7 +43,6 @@ def public_view(
         "thread": comment.thread,
         "author": None if comment.status == Status.DELETED else public_author(comment),
         "lang": comment.lang,
-        "lang_detected": bool(comment.lang_detected),
         "status": Status.PENDING if looks_pending(comment, policy) else comment.status,
         "body": body,
         "created_at": iso(comment.created_at),
@@ -53,6 +52,8 @@ def public_view(
         "reply_count": reply_count,
         "version": comment.version,
         "edited_at": iso(comment.edited_at),
+        # Additions go last: clients may rely on the documented order of the fields above.
+        "lang_detected": bool(comment.lang_detected),
     }
 
 
@@ -82,7 +83,6 @@ def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: da
         "thread": new.thread,
         "author": new.author,
         "lang": new.lang,
-        "lang_detected": False,
         "status": Status.PENDING,
         "body": None,
         "created_at": stamp,
@@ -92,6 +92,7 @@ def pending_view(comment_id: int, new: NewComment, langs: Sequence[str], now: da
         "reply_count": 0,
         "version": 1,
         "edited_at": None,
+        "lang_detected": False,
     }
 
 
