@@ -12,15 +12,12 @@ from datetime import timedelta
 
 import dramatiq
 
-from actors.broker import dispatcher, settings
+from actors.batches import Batched, send_follow_up
+from actors.broker import settings
 from actors.envelope import require_id
-from actors.middleware import in_redelivery_lane
 from core.errors import ValidationError
-from core.logs import log_context
 from core.messaging.broker import CLASSIFICATION_QUEUE, CLASSIFY_COMMENT
 from core.moderation import classifying
-from core.notifications import outbox
-from core.storage.batching import GroupCommit
 from core.storage.models import Status
 
 logger = logging.getLogger(__name__)
@@ -28,17 +25,13 @@ logger = logging.getLogger(__name__)
 
 def _classify_batch(comment_ids: Sequence[int]) -> dict[int, classifying.Classified | Exception]:
     """Run the model stage on a batch of comments (run by one of the batch's threads for all of them)."""
-    context = log_context.set({"actor": CLASSIFY_COMMENT, "batch": list(comment_ids)})
-    try:
-        # The last attempt counts as running until the re-dispatch would consider it stuck.
-        return classifying.classify_comments(comment_ids, settings, timedelta(seconds=settings.stuck_after_seconds))
-    finally:
-        log_context.reset(context)
+    # The last attempt counts as running until the re-dispatch would consider it stuck.
+    return classifying.classify_comments(comment_ids, settings, timedelta(seconds=settings.stuck_after_seconds))
 
 
 #: The messages this process's worker threads run at the same time are scored together: one model call and
 #: one transaction for the batch (a call's fixed cost is most of the work for a few texts).
-_batches: GroupCommit[int, classifying.Classified | Exception] = GroupCommit(_classify_batch)
+_batches: Batched[classifying.Classified] = Batched(CLASSIFY_COMMENT, _classify_batch)
 
 
 @dramatiq.actor(
@@ -52,20 +45,11 @@ _batches: GroupCommit[int, classifying.Classified | Exception] = GroupCommit(_cl
 def classify_comment(comment_id: int) -> None:
     """Score comment *comment_id* with the offensive-language model, then publish, hold or take it down."""
     comment_id = require_id(comment_id)
-    # A redelivered message may be the one that killed a worker: it runs alone, never in a batch.
-    if in_redelivery_lane():
-        outcome = _classify_batch([comment_id]).get(comment_id)
-    else:
-        outcome = _batches.submit(comment_id)
+    outcome = _batches.outcome(comment_id)
     if outcome is None:
         logger.info("Comment %d needs no classification (done, decided, held, edited or unknown).", comment_id)
         return
-    if isinstance(outcome, Exception):
-        raise outcome  # retried with backoff (max_retries); its attempts are counted in the database
     logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
                "Comment %d classified: %s", comment_id, outcome.status)
-    # Sent after the stage committed: a translation held back until the comment passed never races ahead of it.
-    for lang in outcome.langs:
-        dispatcher.send_translation(comment_id, lang)
-    # The outbox rows written with the outcome; one the broker does not take is re-sent by the re-dispatch.
-    outbox.send_all(outcome.notifications, dispatcher.send_notification)
+    # A translation held back until the comment passed is sent only now.
+    send_follow_up(comment_id, outcome.langs, outcome.notifications)

@@ -8,15 +8,12 @@ from datetime import timedelta
 
 import dramatiq
 
+from actors.batches import Batched, send_follow_up
 from actors.broker import dispatcher, settings
 from actors.envelope import require_id
-from actors.middleware import in_redelivery_lane
 from core.errors import ValidationError
-from core.logs import log_context
 from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE
 from core.moderation import checking
-from core.notifications import outbox
-from core.storage.batching import GroupCommit
 from core.storage.models import Status
 
 logger = logging.getLogger(__name__)
@@ -24,19 +21,14 @@ logger = logging.getLogger(__name__)
 
 def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked | Exception]:
     """Check a batch of comments (run by one of the batch's threads for all of them)."""
-    # The lines logged meanwhile are about the batch, not about this thread's own message.
-    context = log_context.set({"actor": CHECK_PROFANITY, "batch": list(comment_ids)})
-    try:
-        # The last attempt counts as running until the re-dispatch would consider it stuck.
-        busy_for = timedelta(seconds=settings.stuck_after_seconds)
-        return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for, settings)
-    finally:
-        log_context.reset(context)
+    # The last attempt counts as running until the re-dispatch would consider it stuck.
+    busy_for = timedelta(seconds=settings.stuck_after_seconds)
+    return checking.check_comments(comment_ids, settings.check_max_attempts, busy_for, settings)
 
 
 #: The messages that the worker threads of this process run at the same time are checked together:
 #: two database statements for the batch instead of two per comment.
-_batches: GroupCommit[int, checking.Checked | Exception] = GroupCommit(_check_batch)
+_batches: Batched[checking.Checked] = Batched(CHECK_PROFANITY, _check_batch)
 
 
 @dramatiq.actor(
@@ -50,24 +42,14 @@ _batches: GroupCommit[int, checking.Checked | Exception] = GroupCommit(_check_ba
 def check_profanity(comment_id: int) -> None:
     """Check comment *comment_id* for profanity, then queue its translations; safe to run twice."""
     comment_id = require_id(comment_id)
-    # A redelivered message may be the one that killed a worker: it runs alone, never in a batch.
-    if in_redelivery_lane():
-        outcome = _check_batch([comment_id]).get(comment_id)
-    else:
-        outcome = _batches.submit(comment_id)
+    outcome = _batches.outcome(comment_id)
     if outcome is None:
         logger.info("Comment %d needs no check (done, decided, held or unknown).", comment_id)
         return
-    if isinstance(outcome, Exception):
-        raise outcome  # retried with backoff (max_retries); its attempts are counted in the database
     # The common outcome is not worth a line per comment at INFO (a busy site checks hundreds a second).
     logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
                "Comment %d checked: %s", comment_id, outcome.status)
-    # Sent after the check committed, so a translation never races ahead of its comment.
-    for lang in outcome.langs:
-        dispatcher.send_translation(comment_id, lang)
-    # The outbox rows written with the verdict; one the broker does not take is re-sent by the re-dispatch.
-    outbox.send_all(outcome.notifications, dispatcher.send_notification)
+    send_follow_up(comment_id, outcome.langs, outcome.notifications)
     # Passed so far and the model is on: its own queue's workers score it (a lost send is re-dispatched).
     if outcome.classify:
         dispatcher.send_classification(comment_id)
