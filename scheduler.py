@@ -20,6 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -136,6 +137,26 @@ class Daemon:
         except SQLAlchemyError:
             pass  # it expires by itself
 
+    def on_signal(self, signum: int, _frame: object) -> None:
+        """Stop on SIGTERM: leave at once before the loop runs, else wake the loop to stop it."""
+        if self.stopping:
+            return  # a repeated signal: the stop is under way
+        self.stopping = True
+        logger.info("Received signal %d, stopping.", signum)
+        if not self.scheduler.running:
+            # Before start() (or after it returned): there is no loop to wake, so leave like Ctrl-C.
+            raise KeyboardInterrupt
+        # Not from this handler: it runs in the main thread, maybe inside the scheduler's submit, which holds
+        # the pool's non-reentrant lock that shutdown() takes too (a stop that hung until SIGKILL in CI).
+        threading.Thread(target=self.shutdown_scheduler, name="stop", daemon=True).start()
+
+    def shutdown_scheduler(self) -> None:
+        """Stop the scheduler's loop without waiting for running jobs (called off the signal handler)."""
+        try:
+            self.scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass  # it stopped by itself meanwhile
+
     def run(self) -> int:
         """Run until SIGTERM or Ctrl-C."""
         lease_every = max(1, settings.scheduler_lease_seconds // 3)
@@ -145,20 +166,10 @@ class Daemon:
         for name, spec in self.specs.items():
             self.scheduler.add_job(self.fire, spec.trigger, args=[name], id=name)
 
-        def stop(signum: int, _frame: object) -> None:
-            if self.stopping:
-                return  # a repeated signal: the stop is under way
-            self.stopping = True
-            logger.info("Received signal %d, stopping.", signum)
-            if not self.scheduler.running:
-                # Before start() (or after it returned): there is no loop to wake, so leave like Ctrl-C.
-                raise KeyboardInterrupt
-            self.scheduler.shutdown(wait=False)
-
         if settings.scheduler_health_port:
             self.serve_health(settings.scheduler_health_port, settings.scheduler_health_host)
         try:
-            signal.signal(signal.SIGTERM, stop)
+            signal.signal(signal.SIGTERM, self.on_signal)
             logger.info("Scheduler %s started: %s.", self.holder,
                         ", ".join(f"{s.name} ({s.schedule})" for s in self.specs.values()))
             self.scheduler.start()

@@ -6,6 +6,7 @@ import importlib.util
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -62,3 +63,27 @@ def test_scheduler_daemon_runs_and_stops_on_sigterm(stack):
     proc.signal(signal.SIGTERM)
     assert proc.popen.wait(15) == 0
     assert "Traceback" not in proc.log()
+
+
+def test_scheduler_stop_signal_never_takes_the_pool_lock_it_may_interrupt():
+    """SIGTERM can land while the main thread submits a job (holding the pool's plain lock): the stop must not wait."""
+    import importlib
+
+    daemon_module = importlib.import_module("scheduler")
+    daemon = daemon_module.Daemon()
+    daemon.scheduler.add_job(lambda: None, "interval", seconds=3600, id="idle")
+    loop = threading.Thread(target=daemon.scheduler.start, daemon=True)
+    loop.start()
+    support.poll(lambda: daemon.scheduler.running, timeout=10, what="the scheduler loop")
+    pool = daemon.scheduler._lookup_executor("default")._pool
+    handled = threading.Event()
+
+    def interrupted_submit() -> None:
+        with pool._shutdown_lock:  # what ThreadPoolExecutor.submit holds when the signal arrives
+            daemon.on_signal(signal.SIGTERM, None)
+            handled.set()
+
+    threading.Thread(target=interrupted_submit, daemon=True).start()
+    assert handled.wait(10), "the signal handler blocked on the lock its own thread holds"
+    loop.join(10)
+    assert not loop.is_alive() and not daemon.scheduler.running
