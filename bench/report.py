@@ -15,6 +15,7 @@ TARGETS = (
     ("worker_rss_max_mib", "largest Parley worker process RSS (MiB)", "<", 120.0),
     ("mail_vs_bare", "mail drain / bare smtplib loop (issue #15)", ">=", 0.5),
     ("webhook_vs_bare", "webhook drain / bare requests loop (issue #15)", ">=", 0.5),
+    ("knee_rps", "throughput knee, translation off (issue #17, /s)", ">=", 400.0),
 )
 
 
@@ -55,6 +56,7 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         "worker_rss_max_mib": rss_max("parley_worker"),
         "mail_vs_bare": get("notifications", "mail_vs_bare"),
         "webhook_vs_bare": get("notifications", "webhook_vs_bare"),
+        "knee_rps": get("knee", "translation_off", "knee_rps"),
     }
 
 
@@ -133,6 +135,11 @@ def table(results: dict[str, Any]) -> str:
             row(f"ceiling: {bare}", n[f"bare_{kind}"], "/s", note=note)
             row(f"Parley: {kind} outbox drain (2 proc x 8 thr)", n[f"parley_{kind}"], "/s",
                 note=f"{n['config'][kind + 's']} rows, rounds {[p['rate'] for p in n['runs'][f'parley_{kind}']]}")
+    for mode, sweep in (r.get("knee") or {}).items():
+        at = sweep.get("at_knee") or {}
+        row(f"Parley: knee, p99 POST->checked < {sweep['p99_limit_ms']:g} ms ({mode.replace('_', ' ')})",
+            sweep["knee_rps"], "/s", at.get("e2e_p50_ms"), at.get("e2e_p99_ms"),
+            f"first failing {_num(sweep['first_failing_rps'])}/s, {len(sweep['steps'])} steps")
     if "celery_drain" in r:
         c = r["celery_drain"]
         row("peer: naive Celery + better-profanity drain", c["rate"], "/s",
@@ -164,6 +171,8 @@ def cpu_phases(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]
         ("Parley translation drain", "translation", (r.get("translation_drain") or {}).get("cpu")),
         ("Parley e2e @100/s", "comment", (r.get("e2e") or {}).get("cpu")),
         ("Celery peer drain", "comment", (r.get("celery_drain") or {}).get("cpu")),
+        *((f"Parley at the knee, {mode.replace('_', ' ')}", "comment", (sweep.get("at_knee") or {}).get("cpu"))
+          for mode, sweep in (r.get("knee") or {}).items()),
     ]
     return [(label, unit, cpu) for label, unit, cpu in phases if cpu]
 

@@ -6,7 +6,8 @@ Creates a private PostgreSQL database and RabbitMQ vhost, starts a fake LibreTra
 order: raw pika publish; bare Flask insert-and-send vs Parley's POST /api/comments (interleaved rounds,
 same gunicorn settings); Dramatiq no-op drain; Parley moderation drain; Parley translation drain;
 end-to-end latency at a steady 100 comments/s; memory; the notifications drain (mails and webhooks) against
-bare smtplib / requests loops (bench/notify_bench.py); the naive Celery + better-profanity peer. Then
+bare smtplib / requests loops (bench/notify_bench.py); the throughput knee with translation off and with the
+fake translator (bench/knee.py); the naive Celery + better-profanity peer. Then
 tears everything down, prints the table with PASS/FAIL per target, writes bench/results/latest.json and
 docs/benchmarks.png. See docs/BENCHMARKS.md.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ceilings, loadgen, notify_bench, parley_runs, report  # noqa: E402
+from bench import ceilings, knee, loadgen, notify_bench, parley_runs, report  # noqa: E402
 from bench.cpu import CpuMeter, summarize  # noqa: E402
 from bench.provision import BIN, ROOT, free_port  # noqa: E402
 from bench.services import RESULTS, Proc, Stack, http_answers  # noqa: E402
@@ -40,12 +41,14 @@ FULL = {
     "noop_messages": 20_000, "moderation_comments": 5_000, "translation_comments": 2_000,
     "e2e_rate": 100, "e2e_seconds": 30, "celery_comments": 300,
     "notify": {"mails": 500, "webhooks": 1000, "rounds": 2},
+    "knee": {"start": 100, "step": 50, "stop": 800, "seconds": 15},
 }
 QUICK = {
     "pika_seconds": 2, "warmup_seconds": 1, "ingest_rounds": 2, "ingest_seconds": 4, "clients": 16,
     "noop_messages": 6_000, "moderation_comments": 2_000, "translation_comments": 800,
     "e2e_rate": 100, "e2e_seconds": 10, "celery_comments": 100,
     "notify": {"mails": 150, "webhooks": 300, "rounds": 1},
+    "knee": {"start": 100, "step": 100, "stop": 800, "seconds": 6},
 }
 
 
@@ -175,6 +178,14 @@ def run(cfg: dict[str, Any], args: argparse.Namespace, results: dict[str, Any]) 
         results["notifications"] = notify_bench.measure(stack, env, n, meter, log)
         log(f"  mails {results['notifications']['mail_vs_bare']:.2f} x bare, "
             f"webhooks {results['notifications']['webhook_vs_bare']:.2f} x bare")
+
+        k = cfg["knee"]
+        for mode, url in (("off", None), ("fake", translator)):
+            log(f"throughput knee, translation {mode}: rates {k['start']}, +{k['step']}... until p99 >= 100 ms")
+            results.setdefault("knee", {})[f"translation_{mode}"] = knee.measure(
+                stack, engine, url, knee.rates_from(k["start"], k["step"], k["stop"]), k["seconds"], log=log,
+                OFFENSIVE_MODEL=args.offensive_model)
+            log(f"  knee {results['knee'][f'translation_{mode}']['knee_rps']}/s")
 
         if not args.skip_peer:
             log(f"peer: naive Celery + better-profanity drain of {cfg['celery_comments']} comments")
