@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 
 from core.moderation import tasks
 from core.notifications import endpoints, outbox
 from core.signals import identity
 from core.storage import db
-from core.storage.models import AuditEvent, Comment, Status, Task
+from core.storage.models import AuditEvent, Comment, Status, Task, utcnow
 from core.storage.models_notifications import Outbox
 from core.storage.models_signals import Ban, Label
 from tests import seed
@@ -132,6 +132,22 @@ def test_second_ban_of_the_same_author_conflicts_until_lifted(app, client, token
     ban_id = ban(client, token, first).get_json()["id"]
     assert ban(client, token, second).status_code == 409
     assert api(client, "delete", f"/api/moderation/bans/{ban_id}", token).status_code == 200
+    assert ban(client, token, second).status_code == 201
+
+
+def test_a_ban_racing_another_of_the_same_author_conflicts(app, client, token, monkeypatch):
+    """Two moderators at once: neither sees the other's ban before inserting; the index refuses the second."""
+    first = seed.comment("spam 1", email=SPAMMER)
+    second = seed.comment("spam 2", email=SPAMMER)
+    assert ban(client, token, first).status_code == 201
+    monkeypatch.setattr("core.moderation.bans.active", lambda *_args: None)  # the race: the check saw nothing
+    response = ban(client, token, second)
+    assert response.status_code == 409 and "already banned" in response.get_json()["error"]["message"]
+    with db.session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Ban).where(Ban.removed_at.is_(None))) == 1
+    assert len(ban_events("ban")) == 1  # the refused ban left no audit event behind
+    with db.session_scope() as session:  # a lifted ban does not count: the author can be banned again
+        session.execute(update(Ban).values(removed_at=utcnow(), removed_by="alice"))
     assert ban(client, token, second).status_code == 201
 
 

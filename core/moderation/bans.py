@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.comments.text import clean_field
@@ -104,8 +105,11 @@ def create(session: Session, request: BanRequest, moderator: str, settings: Sett
         raise Conflict(f"this author is already banned by {request.scope} (ban {existing.id})")
     ban = Ban(scope=request.scope, value_hash=value_hash, reason=request.reason, comment_id=comment.id,
               created_by=moderator, created_at=utcnow())
-    session.add(ban)
-    session.flush()
+    try:
+        with session.begin_nested():  # a savepoint: a concurrent ban of the same author fails only this insert
+            session.add(ban)
+    except IntegrityError:
+        raise Conflict(f"this author is already banned by {request.scope}") from None
     if request.reject_existing:
         task = Task(kind=REJECT_TASK, params={"ban_id": ban.id}, created_by=moderator, status="queued", done=0)
         session.add(task)

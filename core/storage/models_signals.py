@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.db import Base
@@ -37,7 +37,9 @@ class Ban(Base):
     #: The background task rejecting the author's undecided comments, when asked for.
     task_id: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_bans_scope_value", "scope", "value_hash"),)
+    # One ban in force per author and scope, even when two moderators ban at the same moment (lifted ones stay).
+    __table_args__ = (Index("ix_bans_in_force", "scope", "value_hash", unique=True,
+                            postgresql_where=text("removed_at IS NULL"), sqlite_where=text("removed_at IS NULL")),)
 
 
 class Label(Base):
