@@ -101,5 +101,8 @@ def test_killing_the_moderation_leader_loses_nothing(cluster_stack: tuple[Privat
     assert figures["lost"] == 0 and new_leader != victim.node, figures
     assert recover < 30 and figures["slowest_post_seconds"] < POST_DEADLINE, figures
     assert alive(*procs), fault_support.tail_logs(stack)
+    if victim is cluster.nodes[0]:  # every process had connected to it: each failed over to another node
+        for proc in procs:
+            assert fault_support.count_log(proc, "did not answer .* trying the next node") >= 1, proc.name
     # Every survivor still holds a replica: nothing was dead-lettered by the loss.
     assert all(stack.depth(f"{q}.XQ") == 0 for q in ("moderation", "translation")), figures
