@@ -14,6 +14,8 @@ PROVIDERS = ("google", "libre", "mymemory", "deepl", "none")
 POLICIES = ("hold", "censor")
 #: When a comment is shown: once every stage passed it, or on a clean word list (later stages may take it down).
 SIGNALS_POLICIES = ("before_publish", "after_publish")
+#: RabbitMQ queue types: quorum queues are replicated over a cluster (README "RabbitMQ cluster").
+QUEUE_TYPES = ("classic", "quorum")
 DEFAULT_DATABASE_URL = "sqlite:///instance/parley.db"
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 #: Placeholder secrets that must never reach production.
@@ -103,6 +105,19 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origins))
 
 
+def broker_nodes(url: str) -> tuple[str, ...]:
+    """Split BROKER_URL into one AMQP URL per node: full URLs separated by commas (or ``;``, Dramatiq's own)."""
+    nodes = tuple(part.strip() for part in url.replace(";", ",").split(",") if part.strip())
+    if url.startswith("stub://"):
+        return (url,)
+    bad = [node for node in nodes if not node.startswith(("amqp://", "amqps://"))]
+    if not nodes or bad:
+        # A bare "host:port" after a comma is the one-URL form some clients take; Parley wants full URLs.
+        raise ConfigError("BROKER_URL must be amqp[s]:// URLs separated by commas, one per node, got "
+                          f"{(bad or [url])[0].rsplit('@', 1)[-1]!r}")
+    return nodes
+
+
 def _targets(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = env.get("TRANSLATION_TARGETS", "en")
     targets = tuple(dict.fromkeys(t.strip().lower() for t in raw.split(",") if t.strip()))
@@ -159,6 +174,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str = DEFAULT_BROKER_URL
+    broker_queue_type: str = "classic"
     secret_key: str = "dev"
     env: str = "development"
     translation_provider: str = "google"
@@ -237,7 +253,8 @@ class Settings:
             raise ConfigError("PARLEY_ENV=production needs SECRET_KEY set to a random value of 16+ characters")
         return cls(
             database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
-            broker_url=env.get("BROKER_URL", "").strip() or DEFAULT_BROKER_URL,
+            broker_url=",".join(broker_nodes(env.get("BROKER_URL", "").strip() or DEFAULT_BROKER_URL)),
+            broker_queue_type=_choice(env, "BROKER_QUEUE_TYPE", "classic", QUEUE_TYPES),
             secret_key=secret or "dev",
             env=deploy,
             translation_provider=_choice(env, "TRANSLATION_PROVIDER", "google", PROVIDERS),

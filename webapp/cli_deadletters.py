@@ -45,7 +45,8 @@ def replay(message_ids: tuple[str, ...], replay_all: bool, only: tuple[str, ...]
     """Send dead letters (MESSAGE_IDS, or --all) back to their queue with retries reset."""
     if not message_ids and not replay_all:
         raise click.UsageError("give message ids or --all")
-    done = queues.replay(broker_url(), None if replay_all else set(message_ids), only or queues.QUEUES)
+    done = queues.replay(broker_url(), None if replay_all else set(message_ids), only or queues.QUEUES,
+                         queue_type=settings().broker_queue_type)
     click.echo(f"replayed {len(done)}: {' '.join(done)}")
 
 

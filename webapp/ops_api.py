@@ -50,7 +50,7 @@ def replay_dead_letters() -> ResponseReturnValue:
     if not isinstance(data, dict) or not (data.get("all") is True or isinstance(data.get("message_ids"), list)):
         raise ValidationError("say which messages", fields={"message_ids": "a list of ids, or all: true"})
     ids = None if data.get("all") is True else {str(i) for i in data["message_ids"]}
-    replayed = queues.replay(settings().broker_url, ids)
+    replayed = queues.replay(settings().broker_url, ids, queue_type=settings().broker_queue_type)
     return jsonify({"replayed": replayed})
 
 

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from core.config import Settings
+from core.config import Settings, broker_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) ->
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def node_urls(url: str, *, socket_timeout: float, blocked_timeout: float) -> list[str]:
+    """Return one URL per node of BROKER_URL *url*, each with pika timeouts (``with_timeouts``)."""
+    return [with_timeouts(node, socket_timeout=socket_timeout, blocked_timeout=blocked_timeout)
+            for node in broker_nodes(url)]
+
+
 def build_broker(settings: Settings, *, role: str) -> dramatiq.Broker:
     """Return a broker for *role* ("web", "worker" or "scheduler"); ``stub://`` gives a StubBroker."""
     if settings.broker_url.startswith("stub://"):
@@ -48,12 +54,12 @@ def build_broker(settings: Settings, *, role: str) -> dramatiq.Broker:
                       CLASSIFICATION_QUEUE):
             stub.declare_queue(queue)
         return stub
-    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    from core.messaging.rabbitmq import ParleyRabbitmqBroker
 
     if role == "worker":
-        url = with_timeouts(settings.broker_url, socket_timeout=5, blocked_timeout=30)
+        urls = node_urls(settings.broker_url, socket_timeout=5, blocked_timeout=30)
     else:
         timeout = settings.publish_timeout_seconds
-        url = with_timeouts(settings.broker_url, socket_timeout=timeout, blocked_timeout=timeout)
+        urls = node_urls(settings.broker_url, socket_timeout=timeout, blocked_timeout=timeout)
     # Confirms make "sent" mean "the broker has it"; without them a publish can vanish silently.
-    return RabbitmqBroker(url=url, confirm_delivery=True)
+    return ParleyRabbitmqBroker(url=urls, confirm_delivery=True, queue_type=settings.broker_queue_type)

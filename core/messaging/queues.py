@@ -20,14 +20,15 @@ from core.messaging.broker import (
     MODERATION_QUEUE,
     NOTIFICATIONS_QUEUE,
     TRANSLATION_QUEUE,
-    with_timeouts,
+    node_urls,
 )
+from core.messaging.rabbitmq import CONNECT_ERRORS, connect, queue_arguments
 
 logger = logging.getLogger(__name__)
 
 QUEUES = (MODERATION_QUEUE, TRANSLATION_QUEUE, MAINTENANCE_QUEUE, NOTIFICATIONS_QUEUE, CLASSIFICATION_QUEUE)
 #: What pika raises when RabbitMQ cannot be reached or drops the connection; surfaced as BrokerUnavailable.
-BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+BROKER_ERRORS = CONNECT_ERRORS
 
 
 def dead_letter_queue(queue: str) -> str:
@@ -42,11 +43,11 @@ def all_queue_names() -> list[str]:
 
 @contextmanager
 def channel(url: str, timeout: float = 2.0) -> Iterator[Any]:
-    """Open a short-lived channel with bounded timeouts; raise BrokerUnavailable for any AMQP or socket error."""
+    """Open a short-lived channel on the first node of *url* that answers; raise BrokerUnavailable for any AMQP or
+    socket error (every node unreachable, or the one that answered failing mid-operation)."""
     try:
-        connection = pika.BlockingConnection(
-            pika.URLParameters(with_timeouts(url, socket_timeout=timeout, blocked_timeout=timeout))
-        )
+        nodes = [pika.URLParameters(node) for node in node_urls(url, socket_timeout=timeout, blocked_timeout=timeout)]
+        connection, _index = connect(nodes)
         try:
             yield connection.channel()
         finally:
@@ -157,8 +158,9 @@ def list_dead_letters(url: str, queues: tuple[str, ...] = QUEUES, limit: int = 1
     return letters
 
 
-def replay(url: str, message_ids: set[str] | None, queues: tuple[str, ...] = QUEUES) -> list[str]:
-    """Move dead letters (all, or those in *message_ids*) back to their queue with retries reset."""
+def replay(url: str, message_ids: set[str] | None, queues: tuple[str, ...] = QUEUES, *,
+           queue_type: str = "classic") -> list[str]:
+    """Move dead letters (all, or those in *message_ids*) back to their queue (of *queue_type*), retries reset."""
     replayed: list[str] = []
     with channel(url) as ch:
         ch.confirm_delivery()
@@ -180,8 +182,7 @@ def replay(url: str, message_ids: set[str] | None, queues: tuple[str, ...] = QUE
                 data["options"] = {key: value for key, value in (data.get("options") or {}).items()
                                    if key not in ("retries", "traceback", "requeue_timestamp", "eta")}
                 # Declared as Dramatiq declares it: publishing to a missing queue drops the message.
-                ch.queue_declare(queue=queue, durable=True, arguments={
-                    "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letter_queue(queue)})
+                ch.queue_declare(queue=queue, durable=True, arguments=queue_arguments(queue, queue_type))
                 # Published (confirmed, mandatory) before the dead letter is acked: a crash duplicates, never loses.
                 ch.basic_publish("", queue, json.dumps(data).encode(),
                                  pika.BasicProperties(delivery_mode=2, priority=0), mandatory=True)
