@@ -31,12 +31,15 @@ def run_maintenance(job: str, slot: str, manual: bool = False) -> None:
         dispatcher.send_classification(comment_id)
     for comment_id, lang in outcome.translations:
         dispatcher.send_translation(comment_id, lang)
+    for task_id in outcome.tasks:
+        dispatcher.send_task(task_id)
     outbox.send_all(outcome.notifications, dispatcher.send_notification)
 
 
 @dramatiq.actor(
     actor_name=RUN_TASK, queue_name=MAINTENANCE_QUEUE, max_retries=3, min_backoff=1_000, max_backoff=30_000,
-    throws=(ValidationError, TypeError), time_limit=30 * 60_000,
+    throws=(ValidationError, TypeError),
+    time_limit=int(tasks.TIME_LIMIT.total_seconds() * 1000),
 )
 def run_task(task_id: int) -> None:
     """Run moderators' background task *task_id* (word-list preview, rescan, a ban's rejections); a second delivery

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -23,6 +24,10 @@ RESCAN = "rescan"
 #: Rejecting a banned author's undecided comments.
 BAN_REJECT = bans.REJECT_TASK
 BATCH = 200
+#: run_task's time limit (actors.maintenance): Dramatiq stops a run that takes longer.
+TIME_LIMIT = timedelta(minutes=30)
+#: A running task whose progress has not moved for this long is dead, not slow: no run outlives TIME_LIMIT.
+LEASE = TIME_LIMIT + timedelta(minutes=5)
 
 
 class TaskSender(Protocol):
@@ -72,6 +77,41 @@ def view(task: Task) -> dict[str, Any]:
             "created_at": iso(task.created_at), "updated_at": iso(task.updated_at)}
 
 
+def redispatches(task: Task) -> int:
+    """Return how many times the scheduler re-sent unfinished *task* (kept in its result until it finishes)."""
+    # In the result rather than a column of its own: an unfinished task has no other result, and _finish replaces it.
+    return int((task.result or {}).get("redispatches", 0)) if task.status in ("queued", "running") else 0
+
+
+def stuck(session: Session, now: datetime, cutoff: datetime, limit: int) -> tuple[list[int], int]:
+    """Queue again the tasks to re-send: queued since *cutoff* (their message lost) or running without progress
+    for LEASE (their worker killed); fail those re-sent *limit* times. Return the ids to send and how many failed."""
+    lease_cutoff = min(cutoff, now - LEASE)
+    resend: list[int] = []
+    failed = 0
+    for task in session.scalars(
+        select(Task).where(((Task.status == "queued") & (Task.updated_at < cutoff))
+                           | ((Task.status == "running") & (Task.updated_at < lease_cutoff)))
+        .order_by(Task.id).limit(BATCH)
+    ):
+        count = redispatches(task)
+        # Guarded on what was read: a claim, progress or an overlapping re-dispatch since then leaves the row alone.
+        guarded = update(Task).where(
+            Task.id == task.id, Task.status == task.status,
+            Task.updated_at < (cutoff if task.status == "queued" else lease_cutoff),
+        ).execution_options(synchronize_session=False)
+        if count >= limit:
+            reason = f"not {'started' if task.status == 'queued' else 'finished'} after {count} re-dispatches"
+            if session.execute(guarded.values(status="failed", result={"error": reason}, updated_at=now)).rowcount:
+                logger.warning("Task %d (%s) failed: %s", task.id, task.kind, reason)
+                failed += 1
+        # A dead run goes back to queued, so the ordinary queued -> running claim lets exactly one worker rerun it.
+        elif session.execute(guarded.values(status="queued", result={"redispatches": count + 1},
+                                             updated_at=now)).rowcount:
+            resend.append(task.id)
+    return resend, failed
+
+
 def _undecided():  # type: ignore[no-untyped-def]
     return (Comment.decision.is_(None), Comment.status.in_((Status.PUBLISHED, Status.FLAGGED)))
 
@@ -89,10 +129,12 @@ def _texts(session: Session, rows: list[Comment]) -> dict[int, list[str]]:
 
 
 def _start(task_id: int) -> Task | None:
-    """Mark a queued task running (once) and count its comments; None if it already ran."""
+    """Mark a queued task running (once) and count its comments; None if it is running or finished."""
     with session_scope() as session:
+        # done restarts at 0: a task re-queued after its worker died runs again from the start (every step is
+        # guarded, so redoing the first part changes nothing).
         claimed = session.execute(
-            update(Task).where(Task.id == task_id, Task.status == "queued").values(status="running")
+            update(Task).where(Task.id == task_id, Task.status == "queued").values(status="running", done=0)
         ).rowcount
         if not claimed:
             return None

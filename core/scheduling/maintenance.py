@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.moderation import accounts, audit, checking, classifying, throttle
+from core.moderation import accounts, audit, checking, classifying, tasks, throttle
 from core.notifications import digest, outbox
 from core.scheduling import schedule, stats
 from core.storage.db import dialect_insert, session_scope
@@ -36,6 +36,7 @@ class Outcome:
     classifications: list[int] = field(default_factory=list)
     translations: list[tuple[int, str]] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
+    tasks: list[int] = field(default_factory=list)
 
 
 def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
@@ -87,11 +88,14 @@ def redispatch(session: Session, settings: Settings, now: datetime) -> Outcome:
             continue
         if _count_redispatch(session, Translation, translation_id, count, now):
             outcome.translations.append((comment_id, lang))
+    # Moderators' tasks whose message was lost, or whose worker died mid-run; a failed one ends `failed`.
+    outcome.tasks, gave_up = tasks.stuck(session, now, cutoff, limit)
+    failed += gave_up
     # Outbox rows the broker never confirmed, or whose retry it lost (at least once: the claim drops a repeat).
     outcome.notifications = outbox.due(session, now, timedelta(seconds=settings.stuck_after_seconds))
     outcome.notifications += outbox.written(session)  # the comment.flagged rows of the comments held above
     outcome.detail = {"checks": len(outcome.checks), "classifications": len(outcome.classifications),
-                      "translations": len(outcome.translations),
+                      "translations": len(outcome.translations), "tasks": len(outcome.tasks),
                       "held": held, "failed": failed, "notifications": len(outcome.notifications)}
     return outcome
 
