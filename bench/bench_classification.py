@@ -14,6 +14,7 @@ Usage (from the repository root):  .venv/bin/python bench/bench_classification.p
    ``moderation_model_on_check_only``: the stage on, but the worker consumes the ``moderation`` queue only (in
    production the model runs in its own ``classification`` workers, so it never slows the word-list check); the
    rate is of comments checked, and their classification messages wait for those workers (purged after).
+   Each drain reports the CPU of each process group per comment (``cpu``) in its steady window.
 
 bench/run_all.py runs its moderation drain with the model as ``--offensive-model`` says (off by default, the
 figure comparable with earlier runs).
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, update  # noqa: E402
 
 from bench import ceilings, drain, parley_runs  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
 from bench.services import RESULTS, Stack  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.messaging.broker import CLASSIFICATION_QUEUE, MODERATION_QUEUE  # noqa: E402
@@ -107,13 +109,13 @@ def moderation_drain(stack: Stack, engine: Any, count: int, model_on: bool, chec
     env = parley_runs.parley_env(stack, "http://127.0.0.1:9/", OFFENSIVE_MODEL="on" if model_on else "off",
                                  SIGNALS_POLICY="before_publish")
     if check_only:
-        result, worker = parley_runs.moderation_drain(stack, engine, env, count, queues=(MODERATION_QUEUE,),
-                                                      done=Comment.checked_at.is_not(None))
+        result, worker = parley_runs.moderation_drain(stack, engine, env, count, CpuMeter(stack),
+                                                      queues=(MODERATION_QUEUE,), done=Comment.checked_at.is_not(None))
         stack.stop(worker)
         result["classification_waiting"] = stack.queue_depth(CLASSIFICATION_QUEUE)
         stack.purge(CLASSIFICATION_QUEUE)  # its comments stay pending: they are not the next drain's
     else:
-        result, worker = parley_runs.moderation_drain(stack, engine, env, count)
+        result, worker = parley_runs.moderation_drain(stack, engine, env, count, CpuMeter(stack))
         stack.stop(worker)
     if model_on and not check_only:
         with engine.connect() as connection:
