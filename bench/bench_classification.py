@@ -11,6 +11,10 @@ Usage (from the repository root):  .venv/bin/python bench/bench_classification.p
    actors`` with Parley's process and thread counts) with OFFENSIVE_MODEL=off and =on (before_publish: a
    comment is done once classified, so the rate is taken from ``classified_at`` where it is set), against the
    Dramatiq no-op drain on the same stack. Target: at least 0.25x the no-op ceiling with the stage on.
+   ``moderation_model_on_check_only``: the stage on, but the worker consumes the ``moderation`` queue only (in
+   production the model runs in its own ``classification`` workers, so it never slows the word-list check); the
+   rate is of comments checked, and their classification messages wait for those workers (purged after).
+   Each drain reports the CPU of each process group per comment (``cpu``) in its steady window.
 
 bench/run_all.py runs its moderation drain with the model as ``--offensive-model`` says (off by default, the
 figure comparable with earlier runs).
@@ -31,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select, update  # noqa: E402
 
 from bench import ceilings, drain, parley_runs  # noqa: E402
+from bench.cpu import CpuMeter  # noqa: E402
 from bench.services import RESULTS, Stack  # noqa: E402
 from core.config import Settings  # noqa: E402
+from core.messaging.broker import CLASSIFICATION_QUEUE, MODERATION_QUEUE  # noqa: E402
 from core.moderation import classifying  # noqa: E402
 from core.signals import model  # noqa: E402
 from core.storage import db  # noqa: E402
@@ -95,13 +101,23 @@ def stage(stack: Stack, engine: Any, count: int, threads: int) -> dict[str, Any]
     return result
 
 
-def moderation_drain(stack: Stack, engine: Any, count: int, model_on: bool) -> dict[str, Any]:
-    """Run the moderation drain with the model off or on; the rate is of comments done (classified if awaited)."""
+def moderation_drain(stack: Stack, engine: Any, count: int, model_on: bool, check_only: bool = False) -> dict[str, Any]:
+    """Run the moderation drain with the model off or on; the rate is of comments done (classified if awaited).
+
+    With *check_only* the worker consumes the ``moderation`` queue alone: the rate is of comments checked.
+    """
     env = parley_runs.parley_env(stack, "http://127.0.0.1:9/", OFFENSIVE_MODEL="on" if model_on else "off",
                                  SIGNALS_POLICY="before_publish")
-    result, worker = parley_runs.moderation_drain(stack, engine, env, count)
-    stack.stop(worker)
-    if model_on:
+    if check_only:
+        result, worker = parley_runs.moderation_drain(stack, engine, env, count, CpuMeter(stack),
+                                                      queues=(MODERATION_QUEUE,), done=Comment.checked_at.is_not(None))
+        stack.stop(worker)
+        result["classification_waiting"] = stack.queue_depth(CLASSIFICATION_QUEUE)
+        stack.purge(CLASSIFICATION_QUEUE)  # its comments stay pending: they are not the next drain's
+    else:
+        result, worker = parley_runs.moderation_drain(stack, engine, env, count, CpuMeter(stack))
+        stack.stop(worker)
+    if model_on and not check_only:
         with engine.connect() as connection:
             last = connection.execute(select(func.max(Comment.id))).scalar_one()
             done = select(func.coalesce(Comment.classified_at, Comment.checked_at)).where(Comment.id > last - count)
@@ -132,8 +148,9 @@ def main() -> int:
         print(json.dumps(results["stage"]), flush=True)
         if args.drain:
             results["noop_drain"] = {k: v for k, v in ceilings.noop_drain(stack, args.noop).items() if k != "curve"}
-            for name, on in (("moderation_model_off", False), ("moderation_model_on", True)):
-                results[name] = moderation_drain(stack, engine, args.drain, on)
+            for name, on, check_only in (("moderation_model_off", False, False), ("moderation_model_on", True, False),
+                                         ("moderation_model_on_check_only", True, True)):
+                results[name] = moderation_drain(stack, engine, args.drain, on, check_only)
                 results[name]["vs_noop"] = round(results[name]["rate"] / results["noop_drain"]["rate"], 3)
                 print(name, json.dumps(results[name]), flush=True)
         engine.dispose()

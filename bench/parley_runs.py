@@ -60,9 +60,11 @@ def start_web(stack: Stack, env: dict[str, str]) -> tuple[Proc, str]:
     return proc, base
 
 
-def start_worker(stack: Stack, env: dict[str, str]) -> Proc:
-    """Start ``dramatiq actors --processes 2 --threads 8`` and wait until both processes consume."""
+def start_worker(stack: Stack, env: dict[str, str], queues: tuple[str, ...] = ()) -> Proc:
+    """Start ``dramatiq actors --processes 2 --threads 8`` (on *queues* only, if given); wait until both consume."""
     cmd = [str(BIN / "dramatiq"), "actors", *WORKER_ARGS, "--worker-shutdown-timeout", "5000"]
+    if queues:
+        cmd += ["--queues", *queues]
     proc = stack.start("parley-worker", cmd, env)
     proc.wait_until(lambda: proc.log().count("Worker process is ready for action.") >= 2, 90, "worker ready")
     return proc
@@ -146,23 +148,26 @@ def _epochs(engine: Engine, query: Any) -> list[float]:
 
 
 def moderation_drain(
-    stack: Stack, engine: Engine, env: dict[str, str], count: int, meter: CpuMeter | None = None
+    stack: Stack, engine: Engine, env: dict[str, str], count: int, meter: CpuMeter | None = None,
+    queues: tuple[str, ...] = (), done: Any = None,
 ) -> tuple[dict[str, Any], Proc]:
     """Pre-insert *count* pending English comments, queue their checks, start the worker, time the drain.
 
-    The comments have no translation rows (their language is the only target), so only checks run.
+    The comments have no translation rows (their language is the only target), so only checks run. The worker
+    consumes *queues* (all if empty); a comment counts as done by *done* (default: no longer pending).
     Returns the figures and the still-running worker.
     """
     ids = insert_comments(engine, count, tag="drain", lang="en")
     drain.prefill_dramatiq(stack, MODERATION_QUEUE, CHECK_PROFANITY, ((i,) for i in ids))
     drain.wait_depth(stack, MODERATION_QUEUE, count)
     started = time.time()
-    worker = start_worker(stack, env)
+    worker = start_worker(stack, env, queues)
     ready = time.time()
     lo, hi = ids[0], ids[-1]
     in_range = (Comment.id >= lo) & (Comment.id <= hi)
     window = Window(meter, count)
-    _wait_all(engine, select(func.count()).where(in_range, Comment.status != Status.PENDING), count,
+    finished = Comment.status != Status.PENDING if done is None else done
+    _wait_all(engine, select(func.count()).where(in_range, finished), count,
               max(120.0, count / 20), worker, "moderation drain", window)
     times = _epochs(engine, select(Comment.checked_at).where(in_range))
     result = drain.rate_from_times(times, started)

@@ -185,6 +185,30 @@ def test_a_decision_is_final_and_a_newer_version_discards_the_old_score(database
         assert session.scalars(select(AuditEvent)).all() == []
 
 
+def test_a_decision_or_an_edit_meanwhile_wins_over_a_passing_score_in_the_same_batch(database):
+    webhook([outbox.PUBLISHED])
+    kept, decided, edited = awaiting(CLEAN[0]), awaiting(CLEAN[1]), awaiting(CLEAN[2])
+    real = model.scores
+
+    def decide_and_edit_meanwhile(texts: list[str]) -> list[float]:
+        # Between the claim and the record: a moderator approves one comment, the author edits another.
+        with db.session_scope() as session:
+            session.execute(update(Comment).where(Comment.id == decided)
+                            .values(decision="approve", status=Status.PUBLISHED))
+            session.execute(update(Comment).where(Comment.id == edited).values(version=2, body="edited"))
+        return real(texts)
+
+    model.scores = decide_and_edit_meanwhile  # type: ignore[assignment]
+    try:
+        out = classifying.classify_comments([kept, decided, edited], settings_for(database, "before_publish"))
+    finally:
+        model.scores = real  # type: ignore[assignment]
+    assert list(out) == [kept] and out[kept].status == Status.PUBLISHED and out[kept].notifications
+    assert [(row(i).model_score, row(i).classified_at) for i in (decided, edited)] == [(None, None)] * 2
+    assert (row(edited).status, outbox_events(decided), outbox_events(edited)) == (Status.PENDING, [], [])
+    assert outbox_events(kept) == [outbox.PUBLISHED]
+
+
 def test_a_comment_out_of_attempts_is_held_for_review_and_a_model_error_fails_alone(database, monkeypatch):
     spent = awaiting(CLEAN[2])
     bad = awaiting("this text breaks the model")

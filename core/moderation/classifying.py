@@ -6,10 +6,14 @@ under ``before_publish`` it is still pending, under ``after_publish`` already pu
 follows from its status when claimed, not from the policy now, so a comment checked under one policy and
 classified after a switch to the other still reaches a final state. A moderator's decision and a newer version
 win over a score: every write is guarded by both.
+
+On PostgreSQL the comments a batch passes (most of them) are stored in one statement with their webhook rows and
+pending translations; a comment taken down or held is stored on its own (rare).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ from core.moderation import audit, recording
 from core.notifications import outbox
 from core.signals import model
 from core.storage import db
-from core.storage.models import Comment, Status, utcnow
+from core.storage.models import Comment, Status, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
 
 logger = logging.getLogger(__name__)
@@ -110,7 +114,8 @@ def classify_comments(
     fresh = [c for c in claimed if c.attempts <= max_attempts]
     scored = {c.id: c for c in fresh if settings.offensive_model and model.applies(c.lang)}
     scores = _score(list(scored.values()), outcomes)
-    recorded: list[int] = []
+    batch = db.is_postgresql()
+    passed: list[tuple[Claimed, float | None, str | None]] = []  # stored together on PostgreSQL
     with db.session_scope() as session:
         for comment in spent:
             reason = f"offensive-language model failed {comment.attempts - 1} times"
@@ -122,13 +127,18 @@ def classify_comments(
                 continue
             score = scores.get(comment.id)
             skipped = None if comment.id in scored else _skip_reason(comment, settings)
+            if batch and not _offensive(score, settings.model_threshold):
+                passed.append((comment, score, skipped))
+                continue
             outcome = _record(session, comment, score, skipped, settings.model_threshold, now)
             if outcome is not None:
                 outcomes[comment.id] = outcome
-                recorded.append(comment.id)
+        if passed:
+            outcomes.update(_publish_pg(session, passed, now))
         outbox.forget(session)  # the ids go back with the outcomes
         pending = {c.id for c in claimed if c.status == Status.PENDING}
-        published = [i for i in recorded if i in pending and getattr(outcomes[i], "status", None) == Status.PUBLISHED]
+        published = [i for i, outcome in outcomes.items()
+                     if i in pending and getattr(outcome, "status", None) == Status.PUBLISHED]
         if settings.mail_enabled and published:
             # The reply mails of the comments this batch made visible, in the transaction that published them.
             for comment_id, mails in recording.reply_mails(session, published, settings).items():
@@ -183,14 +193,25 @@ def _guard(comment: Claimed) -> tuple[ColumnElement[bool], ...]:
             *_AWAITING)
 
 
-def _record(session: Session, comment: Claimed, score: float | None, skipped: str | None, threshold: float,
-            now: datetime) -> Classified | None:
-    """Store *comment*'s score and what it leads to; None when a decision or an edit came first."""
-    offensive = score is not None and score >= threshold
+def _offensive(score: float | None, threshold: float) -> bool:
+    """Tell whether *score* takes a comment down (or holds it): at or above *threshold*."""
+    return score is not None and score >= threshold
+
+
+def _signals(comment: Claimed, score: float | None, skipped: str | None) -> dict[str, Any]:
+    """Return *comment*'s signals with the model's: its rounded score, or why it was skipped."""
     signals = {**(comment.signals or {}), "model": None if score is None else round(score, 4)}
     if skipped:
         signals["model_skipped"] = skipped
-    values: dict[str, Any] = {"model_score": score, "classified_at": now, "signals": signals, "updated_at": now}
+    return signals
+
+
+def _record(session: Session, comment: Claimed, score: float | None, skipped: str | None, threshold: float,
+            now: datetime) -> Classified | None:
+    """Store *comment*'s score and what it leads to; None when a decision or an edit came first."""
+    offensive = _offensive(score, threshold)
+    values: dict[str, Any] = {"model_score": score, "classified_at": now, "signals": _signals(comment, score, skipped),
+                              "updated_at": now}
     if offensive:
         values.update(status=Status.FLAGGED, held=True, flagged_at=now,
                       flag_reasons=[*(comment.flag_reasons or []), REASON])
@@ -212,6 +233,49 @@ def _record(session: Session, comment: Claimed, score: float | None, skipped: st
         # Held back by the check until this stage passed the comment (before_publish): released now.
         return Classified(Status.PUBLISHED, sorted(reading.pending_translations(session, comment.id)), notes)
     return Classified(Status.PUBLISHED, [])
+
+
+# The comments of a batch the model passed, in one statement: _record's update (and _guard's guard, per comment),
+# the PUBLISHED webhook rows of those it released (pending until now) and their pending translations. A comment
+# a decision, an edit or another write reached first is not in the answer: no outcome, as _record's None.
+_PUBLISH_PG = Prepared("parley_publish_classified", (
+    "WITH v AS ("
+    " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS integer[]), CAST(:statuses AS varchar[]),"
+    "                      CAST(:scores AS double precision[]), CAST(:signals AS text[]))"
+    "   AS v(id, version, status, score, signals)"
+    "), rec AS ("
+    " UPDATE comments c SET status = :published, model_score = v.score, classified_at = :now, updated_at = :now,"
+    "   signals = CAST(v.signals AS JSON)"
+    # ANY(:ids) bounds the rows the planner joins even with stale statistics (as recording._RECORD_PG).
+    " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id AND c.version = v.version"
+    "   AND c.status = v.status AND c.status IN (:pending, :published) AND c.checked_at IS NOT NULL"
+    "   AND c.classified_at IS NULL AND c.decision IS NULL AND c.held = false"
+    " RETURNING c.id, v.status = :pending AS released"
+    "), ev AS (SELECT rec.id, CAST(:event AS varchar) AS event FROM rec WHERE rec.released"
+    "), ob AS (" + outbox.WEBHOOK_ROWS_SQL +
+    ") SELECT rec.id, rec.released,"
+    "        (SELECT string_agg(t.lang, ',') FROM translations t WHERE rec.released AND t.comment_id = rec.id"
+    "           AND t.status = :t_pending),"
+    "        (SELECT string_agg(CAST(ob.id AS text), ',') FROM ob WHERE ob.comment_id = rec.id) FROM rec"
+), {"ids": "bigint[]", "versions": "integer[]", "statuses": "varchar[]", "scores": "double precision[]",
+    "signals": "text[]", "now": "timestamptz", "pending": "varchar", "published": "varchar", "event": "varchar",
+    "t_pending": "varchar", **outbox.WEBHOOK_ROWS_TYPES},
+    {"pending": Status.PENDING, "published": Status.PUBLISHED, "event": outbox.PUBLISHED,
+     "t_pending": TranslationStatus.PENDING, **outbox.WEBHOOK_ROWS_CONSTANTS})
+
+
+def _publish_pg(session: Session, passed: list[tuple[Claimed, float | None, str | None]],
+                now: datetime) -> dict[int, Classified]:
+    """Store the comments of *passed* (comment, score, why skipped) in one statement in *session*'s transaction."""
+    rows = _PUBLISH_PG.execute(session.connection(), {
+        "ids": [c.id for c, _, _ in passed], "versions": [c.version for c, _, _ in passed],
+        "statuses": [c.status for c, _, _ in passed], "scores": [score for _, score, _ in passed],
+        "signals": [json.dumps(_signals(c, score, skipped)) for c, score, skipped in passed], "now": now,
+    }).all()
+    return {comment_id: Classified(Status.PUBLISHED, sorted(langs.split(",")) if langs else [],
+                                   sorted(int(i) for i in notes.split(",")) if notes else [])
+            if released else Classified(Status.PUBLISHED, [])
+            for comment_id, released, langs, notes in rows}
 
 
 def hold_for_review(session: Session, comment: Claimed, reason: str) -> list[int] | None:

@@ -17,7 +17,7 @@ from core.moderation import audit
 from core.notifications import outbox, replies
 from core.storage import db
 from core.storage.models import Comment, Status, Translation, TranslationStatus, utcnow
-from core.storage.models_notifications import Outbox, OutboxKind, OutboxStatus
+from core.storage.models_notifications import Outbox
 from core.storage.prepared import Prepared
 
 if TYPE_CHECKING:
@@ -96,11 +96,7 @@ _RECORD_PG = Prepared("parley_record_checks", (
     # subscribed to the event, the body built at the first attempt. A comment awaiting the model has none yet.
     "), ev AS (SELECT rec.id, CASE WHEN rec.flag THEN :flagged ELSE :published END AS event FROM rec"
     "          WHERE rec.flag OR rec.status = :shown"
-    "), ob AS ("
-    " INSERT INTO outbox (kind, event, comment_id, endpoint_id, payload, message_id, status, attempts, created_at)"
-    " SELECT :webhook, ev.event, ev.id, e.id, CAST('{}' AS JSON), CAST(gen_random_uuid() AS text), :o_pending, 0, :now"
-    " FROM ev JOIN webhook_endpoints e ON e.enabled AND CAST(e.events AS jsonb) @> jsonb_build_array(ev.event)"
-    " RETURNING id, comment_id"
+    "), ob AS (" + outbox.WEBHOOK_ROWS_SQL +
     ") SELECT rec.id, CASE WHEN rec.translate THEN"
     "          (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t WHERE t.comment_id = rec.id"
     "           AND t.version = rec.version AND t.status = :t_pending AND t.lang IS DISTINCT FROM rec.detected) END,"
@@ -109,9 +105,9 @@ _RECORD_PG = Prepared("parley_record_checks", (
     "details": "text[]", "versions": "integer[]", "held": "boolean[]", "signals": "text[]", "reasons": "text[]",
     "langs": "varchar[]", "translate": "boolean[]", "now": "timestamptz", "pending": "varchar",
     "t_pending": "varchar", "system": "varchar", "flagged": "varchar", "published": "varchar", "shown": "varchar",
-    "webhook": "varchar", "o_pending": "varchar"},
-    {"flagged": outbox.FLAGGED, "published": outbox.PUBLISHED, "shown": Status.PUBLISHED, "webhook": OutboxKind.WEBHOOK,
-     "o_pending": OutboxStatus.PENDING})
+    **outbox.WEBHOOK_ROWS_TYPES},
+    {"flagged": outbox.FLAGGED, "published": outbox.PUBLISHED, "shown": Status.PUBLISHED,
+     **outbox.WEBHOOK_ROWS_CONSTANTS})
 
 
 def _json_or_null(value: Any) -> str | None:

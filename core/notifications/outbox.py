@@ -66,6 +66,19 @@ def record_event(session: Session, event: str, comment_id: int) -> list[int]:
             for endpoint_id, events in endpoints if event in (events or [])]
 
 
+#: The webhook rows of the events a one-statement write names in its CTE ``ev`` (``id``, ``event``), as
+#: :func:`record_event` writes them: one per enabled endpoint subscribed to the event, the body built at the first
+#: attempt. A CTE of a PostgreSQL statement; its parameters are :data:`WEBHOOK_ROWS_TYPES`' (and ``:now``).
+WEBHOOK_ROWS_SQL = (
+    " INSERT INTO outbox (kind, event, comment_id, endpoint_id, payload, message_id, status, attempts, created_at)"
+    " SELECT :webhook, ev.event, ev.id, e.id, CAST('{}' AS JSON), CAST(gen_random_uuid() AS text), :o_pending, 0, :now"
+    " FROM ev JOIN webhook_endpoints e ON e.enabled AND CAST(e.events AS jsonb) @> jsonb_build_array(ev.event)"
+    " RETURNING id, comment_id"
+)
+WEBHOOK_ROWS_TYPES = {"webhook": "varchar", "o_pending": "varchar"}
+WEBHOOK_ROWS_CONSTANTS = {"webhook": OutboxKind.WEBHOOK, "o_pending": OutboxStatus.PENDING}
+
+
 def written(session: Session) -> list[int]:
     """Return and forget the ids of the rows *session* wrote: call it after the commit, and send them."""
     return session.info.pop(_INFO_KEY, [])
