@@ -66,6 +66,28 @@ def test_group_commit_raises_the_batch_error_in_every_caller_and_recovers():
     assert group.submit("ok") == "OK"  # the failed batch did not leave the group busy
 
 
+def test_group_commit_lingers_only_under_steady_traffic_so_one_by_one_arrivals_share_a_batch():
+    batches: list[list[int]] = []
+    group: GroupCommit[int, int] = GroupCommit(lambda items: batches.append(list(items)) or {i: i for i in items},
+                                               linger=0.5)
+    assert group.submit(1) == 1  # the first arrival after a quiet spell runs at once, as a batch of one
+    second = threading.Thread(target=group.submit, args=(2,))
+    second.start()  # within the linger of the first: its leader waits for company
+
+    def leading() -> bool:
+        with group._mutex:
+            return group._running
+
+    support.poll(leading, 10, what="the second item's leader to take the lead")
+    third = threading.Thread(target=group.submit, args=(3,))
+    third.start()
+    for thread in (second, third):
+        thread.join(10)
+    assert batches == [[1], [2, 3]]
+    idle: GroupCommit[int, int] = GroupCommit(lambda items: {i: i for i in items}, linger=30.0)
+    started = time.monotonic()
+    assert idle.submit(7) == 7 and time.monotonic() - started < 30  # nothing came before it: no wait
+
 @pytest.fixture
 def database(stack, clean_db):  # type: ignore[no-untyped-def]
     db.configure(stack.database_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
@@ -33,21 +34,33 @@ class GroupCommit(Generic[K, R]):
     first of them leads all of them as the next batch. Under load, batches grow to the number of busy
     threads and the fixed cost of a batch (database round trips, commits) is shared out. Each waiting
     thread sleeps on its own lock and is woken once, so there is no thundering herd on every batch.
+
+    At moderate rates callers come one at a time and every batch is of one. With *linger*, a leader that
+    sees steady traffic (the last two items came less than *linger* apart) waits that long before it runs,
+    so the items arriving meanwhile join its batch; an idle process still runs at once.
     """
 
-    def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64) -> None:
-        """Batch *run* over at most *max_size* items."""
+    def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64, linger: float = 0.0) -> None:
+        """Batch *run* over at most *max_size* items; a leader may wait *linger* seconds for company (see below)."""
         self._run = run
         self._max_size = max_size
+        self._linger = linger
         self._mutex = threading.Lock()
         self._queue: list[_Slot[K, R]] = []
         self._running = False
+        self._last_arrival = 0.0
+        self._busy = False
 
     def submit(self, item: K) -> R:
         """Run *item* in a batch and return its result, or raise what the batch raised."""
         slot: _Slot[K, R] = _Slot(item)
+        now = time.monotonic()
         with self._mutex:
             self._queue.append(slot)
+            # Steady traffic (the previous item came within the linger): items arrive one by one, too far apart
+            # to meet in a running batch, so a short wait lets a few share one batch's round trips and commits.
+            self._busy = now - self._last_arrival < self._linger
+            self._last_arrival = now
             lead = not self._running
             if lead:
                 self._running = True
@@ -64,6 +77,8 @@ class GroupCommit(Generic[K, R]):
 
     def _lead(self) -> None:
         """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
+        if self._busy and len(self._queue) < self._max_size:
+            time.sleep(self._linger)  # bounded: at most *linger* more latency, only under steady traffic
         with self._mutex:
             batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
         try:
