@@ -63,7 +63,11 @@ class PgBouncer:
                 raise RuntimeError(f"pgbouncer exited with {self._proc.returncode}:\n{self.log()}")
             return "listening on 127.0.0.1" in self.log()
 
-        poll(listening, timeout, interval=0.05, what="pgbouncer to listen")
+        try:
+            poll(listening, timeout, interval=0.05, what="pgbouncer to listen")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def url(self, database_url: str) -> str:
