@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -81,8 +82,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                     results.setdefault(mode, []).append(run_mode(url, prepared, args.count, args.threads, args.batch))
     finally:
         drop_pg_database(name)
-    best = {mode: max(runs, key=lambda r: r.get("post_insert_per_s", 0)) for mode, runs in results.items()}
-    print(json.dumps({"args": vars(args), "runs": results, "best": best}, indent=1))
+    print(json.dumps({"args": vars(args), "runs": results, "summary": summarize(results)}, indent=1))
+
+
+def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Return each mode's median and best of each figure over its rounds (or its first error)."""
+    summary: dict[str, dict[str, Any]] = {}
+    for mode, runs in results.items():
+        figures = [run for run in runs if "error" not in run]
+        if not figures:
+            summary[mode] = runs[0]
+            continue
+        summary[mode] = {f"{key}_{name}": pick([run[key] for run in figures])
+                         for key in figures[0] for name, pick in (("median", statistics.median), ("best", max))}
+    return summary
 
 
 if __name__ == "__main__":
