@@ -10,11 +10,13 @@ from dataclasses import dataclass
 import psycopg2
 import pytest
 import requests
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bench.pgbouncer import PgBouncer
 from core.storage import db
+from core.storage.models import Comment
 from core.storage.prepared import Prepared
 from tests import seed, support
 from tests.conftest import TEST_SCRYPT_N
@@ -87,39 +89,47 @@ def test_sessions_stay_in_utc_whatever_time_zone_another_client_set(bounced):
 
 
 @pytest.mark.slow
-def test_web_and_worker_through_pgbouncer_check_publish_translate_and_decide(bounced, fake_translator):
-    # Given: gunicorn and a worker whose every transaction goes through PgBouncer, without PREPARE
+def test_web_worker_and_scheduler_through_pgbouncer_check_publish_translate_and_decide(bounced, fake_translator):
+    # Given: gunicorn, a worker and the scheduler, whose every transaction goes through PgBouncer, without PREPARE
     vhost = support.unique("parley_pgbouncer")
     env = support.worker_env(
         bounced.url, support.create_vhost(vhost), DATABASE_PREPARED="off", TRANSLATION_PROVIDER="libre",
         TRANSLATION_URL=fake_translator.url, TRANSLATION_TIMEOUT_SECONDS="2", PASSWORD_SCRYPT_N=str(TEST_SCRYPT_N),
         RATE_LIMIT_PER_MINUTE="1000",  # the rate-limited insert, the POST's hot statement
+        OFFENSIVE_MODEL="on",  # the classifier's claim too
+        REDISPATCH_INTERVAL_SECONDS="1", CATCHUP_INTERVAL_SECONDS="1", SCHEDULER_LEASE_SECONDS="3",
     )
     procs: list[support.Proc] = []
     try:
         web, base = support.start_web(env)
         procs += [web, support.start_worker(env, threads=4)]
+        procs.append(support.Proc("scheduler", [str(support.BIN / "python"), "scheduler.py"], env))
+        procs[-1].wait_for_log("Active scheduler is now", timeout=60)
         db.configure(bounced.url, prepared=False)
         token = seed.moderator_token()
 
         # When: comments are posted concurrently, one of them profane
-        def post(body: str) -> int:
+        def post(body: str, lang: str = "en") -> int:
             response = requests.post(f"{base}/api/comments", timeout=10,
-                                     json={"thread": "pgb", "author": "Ada", "body": body, "lang": "fr"})
+                                     json={"thread": "pgb", "author": "Ada", "body": body, "lang": lang})
             assert response.status_code == 202, response.text
             return response.json()["id"]
 
         with ThreadPoolExecutor(6) as pool:
-            clean = list(pool.map(post, [f"bonjour le monde {n}" for n in range(12)]))
-        profane = post("you are a fucking idiot")
+            clean = list(pool.map(post, [f"thanks for the clear post, part {n}" for n in range(12)]))
+        french, profane = post("bonjour le monde", "fr"), post("you are a fucking idiot")
 
-        # Then: the clean ones are checked, published and translated; the profane one is flagged
+        # Then: the clean ones are checked, classified and published, the French one translated; the profane one
+        # is flagged
         def status(comment_id: int) -> dict:
             return requests.get(f"{base}/api/comments/{comment_id}", timeout=5).json()
 
         support.poll(lambda: all(status(c)["status"] == "published" for c in clean), 30, what="published")
         support.poll(lambda: status(profane)["status"] == "flagged", 30, what="flagged")
-        support.poll(lambda: status(clean[0])["translations"]["en"]["status"] == "done", 30, what="translation")
+        support.poll(lambda: status(french)["translations"]["en"]["status"] == "done", 30, what="translation")
+        with db.session_scope() as session:
+            assert session.scalar(select(func.count()).where(Comment.id.in_(clean), Comment.classified_at.isnot(None),
+                                                             Comment.model_score.isnot(None))) == len(clean)
 
         # When: a moderator approves the flagged one; Then: it is published
         decided = requests.post(f"{base}/api/moderation/comments/{profane}/decision", timeout=10,
