@@ -86,15 +86,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Return each mode's median and best of each figure over its rounds (or its first error)."""
+    """Return each mode's median and best of each figure over the rounds that ran, the rounds that failed and why."""
     summary: dict[str, dict[str, Any]] = {}
     for mode, runs in results.items():
         figures = [run for run in runs if "error" not in run]
-        if not figures:
-            summary[mode] = runs[0]
-            continue
+        errors = [run["error"] for run in runs if "error" in run]
         summary[mode] = {f"{key}_{name}": pick([run[key] for run in figures])
-                         for key in figures[0] for name, pick in (("median", statistics.median), ("best", max))}
+                         for key in (figures[0] if figures else ())
+                         for name, pick in (("median", statistics.median), ("best", max))}
+        summary[mode]["failed_rounds"] = len(errors)
+        if errors:
+            summary[mode]["errors"] = sorted(set(errors))
     return summary
 
 
