@@ -48,7 +48,7 @@ def bounced() -> Iterator[Bounced]:
         support.drop_pg_database(name)
 
 
-def test_prepared_statements_fail_through_transaction_pooling_and_unprepared_ones_run(bounced):
+def test_prepared_statements_fail_through_transaction_pooling_and_unprepared_ones_run(bounced, caplog):
     # Given: two client connections of one engine, which PgBouncer serves from the same server connections
     prepared = db.make_engine(bounced.url, autocommit=True)
     try:
@@ -57,6 +57,7 @@ def test_prepared_statements_fail_through_transaction_pooling_and_unprepared_one
             with pytest.raises(DBAPIError, match=PREPARED_ERROR):
                 for connection in (a, b) * 3:
                     PLUS_ONE.execute(connection, {"x": 1})
+            assert "set DATABASE_PREPARED=off" in caplog.text  # the operator is told what to do
     finally:
         prepared.dispose()
     # When: the same statements run unprepared (DATABASE_PREPARED=off)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
+
+logger = logging.getLogger(__name__)
 
 #: A ``:name`` parameter (not the ``::`` of a cast).
 _PARAM = r"(?<![:\w]):(\w+)"
+#: SQLSTATEs of a statement missing from, or already on, the server connection: duplicate_prepared_statement,
+#: invalid_sql_statement_name. Seen when a transaction-pooling PgBouncer lends the connection to other clients.
+_POOLED_AWAY = {"42P05", "26000"}
 
 
 class Prepared:
@@ -53,10 +60,16 @@ class Prepared:
             return connection.exec_driver_sql(self.plain_sql, {**self.constants, **params})
         # Connection.info lives as long as the database connection itself, and is new after a reconnect.
         done: set[str] = connection.info.setdefault("parley_prepared", set())
-        if self.name not in done:
-            connection.exec_driver_sql(self.prepare)
-            done.add(self.name)
-        return connection.exec_driver_sql(self.execute_sql, {**self.constants, **params})
+        try:
+            if self.name not in done:
+                connection.exec_driver_sql(self.prepare)
+                done.add(self.name)
+            return connection.exec_driver_sql(self.execute_sql, {**self.constants, **params})
+        except DBAPIError as exc:
+            if getattr(exc.orig, "pgcode", None) in _POOLED_AWAY:
+                logger.error("Prepared statement %s is not this connection's own: behind PgBouncer in transaction "
+                             "pooling, set DATABASE_PREPARED=off", self.name)
+            raise
 
     @classmethod
     def of(cls, name: str, statement: Executable) -> Prepared:
