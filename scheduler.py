@@ -214,7 +214,7 @@ def trigger(job: str, dry_run: bool) -> int:
 def main(argv: list[str]) -> int:
     """Parse the command line and run the daemon or a command."""
     configure_logging(settings)
-    db.configure(settings.database_url)
+    db.configure(settings.database_url, prepared=settings.database_prepared)
     parser = argparse.ArgumentParser(prog="scheduler.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("list", help="print jobs with their last outcome and next run")

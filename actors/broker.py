@@ -23,7 +23,7 @@ IS_WORKER = os.path.basename(sys.argv[0]) == "dramatiq"
 # No pre-ping in the worker: a connection that died with the database fails the claim before it counts an attempt;
 # SQLAlchemy then drops the pool and Dramatiq retries the message after its backoff. A ping per
 # checkout costs a round trip per statement here (a quarter of a check's time, docs/BENCHMARKS.md).
-db.configure(settings.database_url, pre_ping=not IS_WORKER)
+db.configure(settings.database_url, pre_ping=not IS_WORKER, prepared=settings.database_prepared)
 
 #: The global broker every actor in this package is declared on.
 broker = build_broker(settings, role="worker")

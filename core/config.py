@@ -173,6 +173,8 @@ class Settings:
     """Every setting Parley reads, with its default; build it with ``Settings.from_env()``."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    #: SQL PREPARE of the hot statements once per connection; off behind a transaction-pooling PgBouncer.
+    database_prepared: bool = True
     broker_url: str = DEFAULT_BROKER_URL
     broker_queue_type: str = "classic"
     secret_key: str = "dev"
@@ -253,6 +255,7 @@ class Settings:
             raise ConfigError("PARLEY_ENV=production needs SECRET_KEY set to a random value of 16+ characters")
         return cls(
             database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+            database_prepared=_choice(env, "DATABASE_PREPARED", "on", ("on", "off")) == "on",
             broker_url=",".join(broker_nodes(env.get("BROKER_URL", "").strip() or DEFAULT_BROKER_URL)),
             broker_queue_type=_choice(env, "BROKER_QUEUE_TYPE", "classic", QUEUE_TYPES),
             secret_key=secret or "dev",

@@ -26,15 +26,20 @@ if ! port_open 5432; then
   wait_port 5432 PostgreSQL
 fi
 
-# The deploy tests validate and run deploy/nginx with Debian's nginx (never as a service) and envsubst.
-if ! command -v nginx >/dev/null || ! command -v envsubst >/dev/null; then
-  echo "nginx or envsubst is missing: installing them (the service is not started)"
+# The deploy tests validate and run deploy/nginx with Debian's nginx (never as a service) and envsubst; the
+# PgBouncer tests and bench run their own pgbouncer (bench/pgbouncer.py), never the system service.
+missing=()
+command -v nginx >/dev/null || missing+=(nginx)
+command -v envsubst >/dev/null || missing+=(gettext-base)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "${missing[*]} missing: installing (no service is started)"
   # Debian starts a service on install unless policy-rc.d says no: say no while we install, if nobody did.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get update -q && apt-get install -y -q --no-install-recommends nginx gettext-base
+  apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # The suite creates private vhosts and databases; check the tools it uses are present.

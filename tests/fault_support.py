@@ -250,22 +250,8 @@ class FaultStack:
 
     def start_web(self, workers: int = 2, threads: int = 4, **extra: str) -> support.Proc:
         """Start gunicorn on a spare loopback port and wait until it answers."""
-        port = support.free_port()
-        cmd = [str(support.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-               "--threads", str(threads), "--graceful-timeout", "5", "webapp:create_app()"]
-        proc = self._track(support.Proc("fault-web", cmd, self.env(**extra)))
-        self.web_url = f"http://127.0.0.1:{port}"
-
-        def up() -> bool:
-            if proc.popen.poll() is not None:
-                raise AssertionError(f"gunicorn exited:\n{proc.log()[-3000:]}")
-            try:
-                return requests.get(f"{self.web_url}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        support.poll(up, 60, interval=0.2, what="gunicorn to answer")
-        return proc
+        proc, self.web_url = support.start_web(self.env(**extra), "fault-web", workers, threads)
+        return self._track(proc)
 
     def start_worker(self, processes: int = 1, threads: int = 4, **extra: str) -> support.Proc:
         """Start ``dramatiq actors`` and wait until it consumes."""

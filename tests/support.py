@@ -8,6 +8,8 @@ import signal
 import subprocess
 import uuid
 
+import requests
+
 from bench.provision import (
     BIN,
     ROOT,
@@ -24,7 +26,8 @@ from bench.provision import (
 
 __all__ = [
     "ARTIFACTS", "BIN", "LIVE", "ROOT", "Proc", "create_pg_database", "create_vhost", "delete_vhost",
-    "drop_pg_database", "free_port", "migrate", "poll", "release_port", "start_worker", "unique", "worker_env",
+    "drop_pg_database", "free_port", "migrate", "poll", "release_port", "start_web", "start_worker", "unique",
+    "worker_env",
 ]
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -117,3 +120,27 @@ def start_worker(env: dict[str, str], processes: int = 1, threads: int = 4, queu
     proc = Proc("worker", cmd, env)
     proc.wait_for_log("is ready for action", timeout=60)
     return proc
+
+
+def start_web(env: dict[str, str], name: str = "gunicorn", workers: int = 2, threads: int = 4) -> tuple[Proc, str]:
+    """Start gunicorn serving the app on a spare loopback port and wait until it answers; return it and its URL."""
+    port = free_port()
+    cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+           "--graceful-timeout", "5", "webapp:create_app()"]
+    proc = Proc(name, cmd, env)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.popen.poll() is not None:
+            raise AssertionError(f"gunicorn exited:\n{proc.log()[-3000:]}")
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:  # not listening yet, or still booting
+            return False
+
+    try:
+        poll(up, 60, interval=0.2, what="gunicorn to answer")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, base

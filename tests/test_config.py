@@ -16,6 +16,7 @@ def test_defaults_match_the_contract():
     assert settings.translation_targets == ("en",) and settings.translation_timeout_seconds == 10
     assert settings.moderation_policy == "hold" and settings.max_comment_chars == 5000
     assert settings.stuck_after_seconds == 300 and settings.retention_rejected_days == 30
+    assert settings.database_prepared is True  # direct PostgreSQL's speed; off behind a transaction pooler
 
 
 def test_values_are_read_and_normalised():
@@ -23,6 +24,7 @@ def test_values_are_read_and_normalised():
                                   "MAX_COMMENT_CHARS": "100", "MODERATION_POLICY": "censor"})
     assert settings.translation_targets == ("en", "de") and settings.translation_provider == "libre"
     assert settings.max_comment_chars == 100 and settings.moderation_policy == "censor"
+    assert Settings.from_env({"DATABASE_PREPARED": " OFF"}).database_prepared is False
 
 
 @pytest.mark.parametrize(
@@ -36,6 +38,7 @@ def test_values_are_read_and_normalised():
         ({"MAX_COMMENT_CHARS": "0"}, "MAX_COMMENT_CHARS"),
         ({"TRANSLATION_TIMEOUT_SECONDS": "-1"}, "TRANSLATION_TIMEOUT_SECONDS"),
         ({"MODERATION_POLICY": "delete"}, "MODERATION_POLICY"),
+        ({"DATABASE_PREPARED": "auto"}, "DATABASE_PREPARED"),
     ],
 )
 def test_bad_values_fail_fast_with_the_setting_named(env, message):

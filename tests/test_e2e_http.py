@@ -15,21 +15,9 @@ pytestmark = pytest.mark.usefixtures("worker")
 @pytest.fixture(scope="session")
 def live_server(stack) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Gunicorn on a spare loopback port, configured for this stack; yields its base URL."""
-    port = support.free_port()
-    cmd = [str(support.BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-           "webapp:create_app()"]
-    proc = support.Proc("gunicorn", cmd, stack.env(MAX_REQUEST_BYTES="65536"))
+    proc, base = support.start_web(stack.env(MAX_REQUEST_BYTES="65536"))
     proc.shared = True
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:  # not listening yet, or still booting
-            return False
-
     try:
-        support.poll(up, 30, interval=0.2, what="gunicorn to answer")
         yield base
     finally:
         proc.stop()

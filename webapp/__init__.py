@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the Flask application."""
     app = Flask(__name__, instance_relative_config=True)
     settings = configure(app, test_config)
-    db.configure(settings.database_url)
+    db.configure(settings.database_url, prepared=settings.database_prepared)
     register_extensions(app)
     register_blueprints(app)
     return app

@@ -26,10 +26,14 @@ _url: str | None = None
 _pid: int | None = None
 _pre_ping = True
 _autocommit: Engine | None = None
+_prepared = True
 
 
-def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) -> Engine:
-    """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout."""
+def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False, prepared: bool = True) -> Engine:
+    """Create an engine tuned for Parley: pre-ping, short connect timeout, SQLite WAL + busy timeout.
+
+    *prepared* False runs the hot statements of core/storage/prepared.py without PREPARE (DATABASE_PREPARED).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
@@ -56,14 +60,26 @@ def make_engine(url: str, *, pre_ping: bool = True, autocommit: bool = False) ->
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    connect_args: dict[str, object] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # UTC sessions: day boundaries (stats, purge) never depend on the server's or process's TZ.
-        connect_args = {"connect_timeout": 3, "options": "-c timezone=UTC"}
-    return create_engine(
-        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5, connect_args=connect_args,
-        isolation_level="AUTOCOMMIT" if autocommit else None,
+    postgresql = parsed.get_backend_name() == "postgresql"
+    engine = create_engine(
+        url, pool_pre_ping=pre_ping, pool_size=10, max_overflow=10, pool_timeout=5,
+        connect_args={"connect_timeout": 3} if postgresql else {},
+        isolation_level="AUTOCOMMIT" if autocommit else None, execution_options={"parley_prepared": prepared},
     )
+    if postgresql:
+        event.listen(engine, "connect", _utc_session)
+    return engine
+
+
+def _utc_session(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    """Set the session's time zone to UTC: day boundaries (stats, purge) never depend on the server's TZ."""
+    # A SET rather than the startup parameter "options" (-c timezone=UTC), which PgBouncer refuses; PgBouncer tracks
+    # TimeZone and sets it again on each server connection it lends this client (transaction pooling).
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.autocommit = autocommit
 
 
 def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
@@ -74,27 +90,27 @@ def dialect_insert(session: Session):  # type: ignore[no-untyped-def]
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def configure(url: str, *, pre_ping: bool | None = None) -> None:
-    """Point the process-wide session factory at *url* (idempotent for the same URL)."""
-    global _engine, _factory, _url, _pid, _pre_ping, _autocommit
+def configure(url: str, *, pre_ping: bool | None = None, prepared: bool = True) -> None:
+    """Point the process-wide session factory at *url* (idempotent for the same URL and *prepared*)."""
+    global _engine, _factory, _url, _pid, _pre_ping, _autocommit, _prepared
     with _lock:
         if pre_ping is not None and pre_ping != _pre_ping:
             _pre_ping, _url = pre_ping, None
-        if _url == url and _pid == os.getpid():
+        if _url == url and _pid == os.getpid() and _prepared == prepared:
             return
         for old in {_engine, _autocommit} - {None}:
             # A forked child must not reuse the parent's sockets.
             old.dispose(close=_pid == os.getpid())  # type: ignore[union-attr]
-        _engine = make_engine(url, pre_ping=_pre_ping)
+        _engine = make_engine(url, pre_ping=_pre_ping, prepared=prepared)
         if _engine.dialect.name == "postgresql":
             # A pool of its own that stays in autocommit: switching a session connection back and forth on
             # every checkout costs more client CPU than the one-statement writes save (docs/BENCHMARKS.md).
-            _autocommit = make_engine(url, pre_ping=_pre_ping, autocommit=True)
+            _autocommit = make_engine(url, pre_ping=_pre_ping, autocommit=True, prepared=prepared)
         else:
             # SQLite: each statement is its own implicit transaction once the BEGIN IMMEDIATE is left out.
             _autocommit = _engine.execution_options(isolation_level="AUTOCOMMIT")
         _factory = sessionmaker(bind=_engine, expire_on_commit=False)
-        _url, _pid = url, os.getpid()
+        _url, _pid, _prepared = url, os.getpid(), prepared
 
 
 def engine() -> Engine:
@@ -102,7 +118,7 @@ def engine() -> Engine:
     if _engine is None:
         raise RuntimeError("core.storage.db.configure() has not been called")
     if _pid != os.getpid():
-        configure(_url or "")
+        configure(_url or "", prepared=_prepared)
     return _engine  # type: ignore[return-value]
 
 
