@@ -85,6 +85,7 @@ def core_imports_of(path: Path) -> set[str]:
 FOUNDATION = {"config", "errors", "languages", "logs"}
 #: What each package of core may import from core besides itself: the layers of its docstring.
 ALLOWED = {
+    "config": {"errors", "languages"},
     "storage": {"config", "errors"},
     "profanity": set(),
     "comments": FOUNDATION | {"storage", "ratelimit"},

@@ -46,7 +46,7 @@ def test_parley_names_every_node_and_declares_quorum_queues() -> None:
     for name in ("migrate", "web", "worker", "scheduler"):
         env = found[name]["environment"]
         assert env["BROKER_QUEUE_TYPE"] == "quorum", name
-        # Compose fills ${RABBITMQ_PASSWORD:?…} in; the result must be what core/config.py takes.
+        # Compose fills ${RABBITMQ_PASSWORD:?…} in; the result must be what core/config takes.
         url = re.sub(r"\$\{RABBITMQ_PASSWORD:\?[^}]*\}", "secret", env["BROKER_URL"])
         settings = Settings.from_env({"BROKER_URL": url, "BROKER_QUEUE_TYPE": env["BROKER_QUEUE_TYPE"]})
         hosts = [node.split("@", 1)[1].split(":")[0] for node in broker_nodes(settings.broker_url)]
