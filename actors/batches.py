@@ -17,10 +17,12 @@ R = TypeVar("R")
 class Batched(Generic[R]):
     """Runs ``run(comment_ids) -> {id: outcome or error}`` for the messages a worker's threads hold at once."""
 
-    def __init__(self, actor_name: str, run: Callable[[Sequence[int]], dict[int, R | Exception]]) -> None:
-        """Batch *run* for actor *actor_name* (named in the lines logged while a batch runs)."""
+    def __init__(self, actor_name: str, run: Callable[[Sequence[int]], dict[int, R | Exception]],
+                 linger_ms: int = 0) -> None:
+        """Batch *run* for actor *actor_name* (named in the lines logged while a batch runs); see GroupCommit's
+        *linger* for *linger_ms*."""
         self._actor_name, self._run = actor_name, run
-        self._batches: GroupCommit[int, R | Exception] = GroupCommit(self._logged)
+        self._batches: GroupCommit[int, R | Exception] = GroupCommit(self._logged, linger=linger_ms / 1000)
 
     def _logged(self, comment_ids: Sequence[int]) -> dict[int, R | Exception]:
         # The lines logged meanwhile are about the batch, not about this thread's own message.

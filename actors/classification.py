@@ -31,7 +31,7 @@ def _classify_batch(comment_ids: Sequence[int]) -> dict[int, classifying.Classif
 
 #: The messages this process's worker threads run at the same time are scored together: one model call and
 #: one transaction for the batch (a call's fixed cost is most of the work for a few texts).
-_batches: Batched[classifying.Classified] = Batched(CLASSIFY_COMMENT, _classify_batch)
+_batches: Batched[classifying.Classified] = Batched(CLASSIFY_COMMENT, _classify_batch, settings.classify_linger_ms)
 
 
 @dramatiq.actor(

@@ -28,7 +28,7 @@ def _check_batch(comment_ids: Sequence[int]) -> dict[int, checking.Checked | Exc
 
 #: The messages that the worker threads of this process run at the same time are checked together:
 #: two database statements for the batch instead of two per comment.
-_batches: Batched[checking.Checked] = Batched(CHECK_PROFANITY, _check_batch)
+_batches: Batched[checking.Checked] = Batched(CHECK_PROFANITY, _check_batch, settings.check_linger_ms)
 
 
 @dramatiq.actor(

@@ -110,7 +110,10 @@ def main() -> int:
     parser.add_argument("--stop", type=int, default=800)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--p99-ms", type=float, default=100.0)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of Parley's web and worker for this run (repeatable)")
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.env)
     stack = Stack()
     results: dict[str, Any] = {}
     try:
@@ -121,7 +124,8 @@ def main() -> int:
         for mode in modes:
             print(f"translation {mode}:", flush=True)
             translator = start_translator(stack) if mode == "fake" else None
-            results[f"translation_{mode}"] = measure(stack, engine, translator, rates, args.seconds, args.p99_ms)
+            results[f"translation_{mode}"] = measure(stack, engine, translator, rates, args.seconds, args.p99_ms,
+                                                     **extra)
         engine.dispose()
     finally:
         stack.close()

@@ -94,6 +94,8 @@ class Settings:
     translation_timeout_seconds: float = 10.0
     translation_max_attempts: int = 5
     check_max_attempts: int = 5
+    check_linger_ms: int = 5
+    classify_linger_ms: int = 50
     moderation_policy: str = "hold"
     max_comment_chars: int = 5000
     max_request_bytes: int = 64 * 1024
@@ -175,6 +177,8 @@ class Settings:
             translation_timeout_seconds=number(env, "TRANSLATION_TIMEOUT_SECONDS", 10.0),
             translation_max_attempts=integer(env, "TRANSLATION_MAX_ATTEMPTS", 5, minimum=1),
             check_max_attempts=integer(env, "CHECK_MAX_ATTEMPTS", 5, minimum=1),
+            check_linger_ms=integer(env, "CHECK_LINGER_MS", 5),
+            classify_linger_ms=integer(env, "CLASSIFY_LINGER_MS", 50),
             moderation_policy=choice(env, "MODERATION_POLICY", "hold", POLICIES),
             max_comment_chars=integer(env, "MAX_COMMENT_CHARS", 5000, minimum=1),
             max_request_bytes=integer(env, "MAX_REQUEST_BYTES", 64 * 1024, minimum=1024),

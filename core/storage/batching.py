@@ -36,8 +36,8 @@ class GroupCommit(Generic[K, R]):
     thread sleeps on its own lock and is woken once, so there is no thundering herd on every batch.
 
     At moderate rates callers come one at a time and every batch is of one. With *linger*, a leader that
-    sees steady traffic (the last two items came less than *linger* apart) waits that long before it runs,
-    so the items arriving meanwhile join its batch; an idle process still runs at once.
+    is alone but sees steady traffic (the last two items came less than *linger* apart) waits that long
+    before it runs, so the items arriving meanwhile join its batch; an idle process still runs at once.
     """
 
     def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64, linger: float = 0.0) -> None:
@@ -77,8 +77,10 @@ class GroupCommit(Generic[K, R]):
 
     def _lead(self) -> None:
         """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
-        if self._busy and len(self._queue) < self._max_size:
-            time.sleep(self._linger)  # bounded: at most *linger* more latency, only under steady traffic
+        if self._busy and len(self._queue) == 1:
+            # Alone under steady traffic: wait (at most *linger*) for company. Never with a backlog queued:
+            # those items are company enough, and a wait per batch would cap the rate at threads / linger.
+            time.sleep(self._linger)
         with self._mutex:
             batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
         try:
