@@ -59,6 +59,7 @@ class Stack:
             translation_provider="libre",
             translation_url=self.translation_url,
             translation_timeout_seconds=2.0,
+            translation_max_attempts=support.TEST_TRANSLATION_MAX_ATTEMPTS,
             rate_limit_per_minute=0,
             password_scrypt_n=TEST_SCRYPT_N,
             offensive_model=False,  # as support.worker_env: on only where a test turns it on
@@ -74,6 +75,7 @@ class Stack:
             TRANSLATION_PROVIDER="libre",
             TRANSLATION_URL=self.translation_url,
             TRANSLATION_TIMEOUT_SECONDS="2",
+            TRANSLATION_MAX_ATTEMPTS=str(support.TEST_TRANSLATION_MAX_ATTEMPTS),
             RATE_LIMIT_PER_MINUTE="0",
             PASSWORD_SCRYPT_N=str(TEST_SCRYPT_N),
             **extra,
