@@ -23,9 +23,8 @@ from bench.provision import (
 )
 
 __all__ = [
-    "ARTIFACTS", "BIN", "LIVE", "ROOT", "TEST_TRANSLATION_MAX_ATTEMPTS", "Proc", "create_pg_database", "create_vhost",
-    "delete_vhost", "drop_pg_database", "free_port", "migrate", "poll", "release_port", "start_worker", "unique",
-    "worker_env",
+    "ARTIFACTS", "BIN", "LIVE", "ROOT", "Proc", "create_pg_database", "create_vhost", "delete_vhost",
+    "drop_pg_database", "free_port", "migrate", "poll", "release_port", "start_worker", "unique", "worker_env",
 ]
 
 ARTIFACTS = ROOT / "test-artifacts"
