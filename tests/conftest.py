@@ -59,6 +59,7 @@ class Stack:
             translation_provider="libre",
             translation_url=self.translation_url,
             translation_timeout_seconds=2.0,
+            translation_max_attempts=support.TEST_TRANSLATION_MAX_ATTEMPTS,
             rate_limit_per_minute=0,
             password_scrypt_n=TEST_SCRYPT_N,
             offensive_model=False,  # as support.worker_env: on only where a test turns it on
@@ -74,6 +75,7 @@ class Stack:
             TRANSLATION_PROVIDER="libre",
             TRANSLATION_URL=self.translation_url,
             TRANSLATION_TIMEOUT_SECONDS="2",
+            TRANSLATION_MAX_ATTEMPTS=str(support.TEST_TRANSLATION_MAX_ATTEMPTS),
             RATE_LIMIT_PER_MINUTE="0",
             PASSWORD_SCRYPT_N=str(TEST_SCRYPT_N),
             **extra,
@@ -123,13 +125,49 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         support.drop_pg_database(name)
 
 
-@pytest.fixture
-def vhost(stack: Stack) -> Iterator[str]:
-    """A private RabbitMQ vhost nobody consumes from (queue depths are exact); yields its URL."""
+@pytest.fixture(scope="session")
+def quiet_vhost(stack: Stack) -> Iterator[str]:
+    """A private RabbitMQ vhost per backend that no fixture's worker consumes from; yields its URL."""
     name = support.unique("parley_vhost")
     url = support.create_vhost(name)
     yield url
     support.delete_vhost(name)
+
+
+def _empty_queues(url: str) -> None:
+    """Purge every queue Parley uses on *url*, failing if any has a consumer (a process a test left behind)."""
+    import pika
+    import pika.exceptions
+
+    from core.messaging.queues import all_queue_names
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for name in all_queue_names():
+            try:
+                channel.queue_declare(queue=name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker:  # 404: not declared yet, so empty
+                channel = connection.channel()
+                continue
+            # A process stopped at the end of the last test may hold its consumer for a moment more.
+            support.poll(lambda ch=channel, name=name: ch.queue_declare(queue=name, passive=True).method.consumer_count
+                         == 0, 10, what=f"no consumer on {name} (a process an earlier test left running?)")
+            channel.queue_purge(name)
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+@pytest.fixture
+def vhost(quiet_vhost: str) -> str:
+    """A private RabbitMQ vhost nobody consumes from, every queue empty (queue depths are exact); its URL.
+
+    One vhost per backend, emptied before each test: ``rabbitmqctl`` starts an Erlang VM per call (about 0.5 s of
+    CPU), and a vhost per test cost three of them, over 300 times a run.
+    """
+    _empty_queues(quiet_vhost)
+    return quiet_vhost
 
 
 @pytest.fixture

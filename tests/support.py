@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 ARTIFACTS = ROOT / "test-artifacts"
+#: TRANSLATION_MAX_ATTEMPTS of a test stack's web and worker (the default is 5): Dramatiq's backoff doubles from 1 s,
+#: so a translation failing every attempt is given up after 3-6 s instead of 15-30 s (tests/test_pipeline.py).
+TEST_TRANSLATION_MAX_ATTEMPTS = 3
 
 
 #: Every child process a test started and has not stopped yet (reaped after each test).
