@@ -254,8 +254,8 @@ _PUBLISH_PG = Prepared("parley_publish_classified", (
     "), ev AS (SELECT rec.id, CAST(:event AS varchar) AS event FROM rec WHERE rec.released"
     "), ob AS (" + outbox.WEBHOOK_ROWS_SQL +
     ") SELECT rec.id, rec.released,"
-    "        (SELECT string_agg(t.lang, ',') FROM translations t WHERE rec.released AND t.comment_id = rec.id"
-    "           AND t.status = :t_pending),"
+    "        (SELECT string_agg(t.lang, ',') FILTER (WHERE t.status = :t_pending)"  # FILTER: see recording
+    "           FROM translations t WHERE rec.released AND t.comment_id = rec.id),"
     "        (SELECT string_agg(CAST(ob.id AS text), ',') FROM ob WHERE ob.comment_id = rec.id) FROM rec"
 ), {"ids": "bigint[]", "versions": "integer[]", "statuses": "varchar[]", "scores": "double precision[]",
     "signals": "text[]", "now": "timestamptz", "pending": "varchar", "published": "varchar", "event": "varchar",

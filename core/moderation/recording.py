@@ -97,9 +97,12 @@ _RECORD_PG = Prepared("parley_record_checks", (
     "), ev AS (SELECT rec.id, CASE WHEN rec.flag THEN :flagged ELSE :published END AS event FROM rec"
     "          WHERE rec.flag OR rec.status = :shown"
     "), ob AS (" + outbox.WEBHOOK_ROWS_SQL +
+    # The status test sits in FILTER, not WHERE: in WHERE the planner AND-ed the comment's few rows with the
+    # status index, reading every pending translation of the site once per comment (the knee's profile).
     ") SELECT rec.id, CASE WHEN rec.translate THEN"
-    "          (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FROM translations t WHERE t.comment_id = rec.id"
-    "           AND t.version = rec.version AND t.status = :t_pending AND t.lang IS DISTINCT FROM rec.detected) END,"
+    "          (SELECT string_agg(t.lang, ',' ORDER BY t.lang) FILTER (WHERE t.version = rec.version"
+    "             AND t.status = :t_pending AND t.lang IS DISTINCT FROM rec.detected)"
+    "           FROM translations t WHERE t.comment_id = rec.id) END,"
     "        (SELECT string_agg(CAST(ob.id AS text), ',') FROM ob WHERE ob.comment_id = rec.id) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "flag": "boolean[]",
     "details": "text[]", "versions": "integer[]", "held": "boolean[]", "signals": "text[]", "reasons": "text[]",

@@ -96,7 +96,7 @@ def columns(row: Table) -> list[ColumnElement[Any]]:
     bans = Ban.__table__
     published_by = [
         _unless_null(row.c[name], exists().where(other.c[name] == row.c[name], other.c.id < row.c.id,
-                                                 other.c.status == Status.PUBLISHED), false())
+                                                 trust.status_of(other) == Status.PUBLISHED), false())
         for name in ("email", "client_hash")
     ]
     active = bans.c.removed_at.is_(None)
