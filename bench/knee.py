@@ -82,7 +82,7 @@ def measure(stack: Stack, engine: Any, translator: str | None, rates: list[float
             p99_ms: float = 100.0, log: Any = print, **extra: str) -> dict[str, Any]:
     """Start web and worker (translation through *translator*, or off), sweep, stop them; return the sweep."""
     translation = ({"TRANSLATION_PROVIDER": "libre", "TRANSLATION_TARGETS": "en"} if translator
-                   else {"TRANSLATION_PROVIDER": "none"})
+                   else {"TRANSLATION_PROVIDER": "none", "TRANSLATION_TARGETS": ""})  # off: no translation rows
     env = parley_runs.parley_env(stack, translator or "http://127.0.0.1:9/", **{**CAPACITY_ENV, **translation,
                                                                               **extra})
     web, base = parley_runs.start_web(stack, env)
