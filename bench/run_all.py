@@ -35,7 +35,7 @@ from bench.provision import BIN, ROOT, free_port  # noqa: E402
 from bench.services import RESULTS, Proc, Stack, http_answers  # noqa: E402
 from bench.workload import Payloads  # noqa: E402
 
-#: Sizes of each measurement: the full run takes about 5 minutes, --quick about 2.
+#: Sizes of each measurement: the full run takes about 11 minutes (the knee sweep half of it), --quick about 4.
 FULL = {
     "pika_seconds": 5, "warmup_seconds": 3, "ingest_rounds": 3, "ingest_seconds": 8, "clients": 16,
     "noop_messages": 20_000, "moderation_comments": 5_000, "translation_comments": 2_000,
