@@ -32,6 +32,17 @@ class Batched(Generic[R]):
         finally:
             log_context.reset(context)
 
+    def run_all(self, comment_ids: Sequence[int]) -> dict[int, R | Exception]:
+        """Run *comment_ids* (one message's) as one batch of their own; return each one's outcome or error."""
+        if in_redelivery_lane():
+            # The message may be the one that killed a worker: one comment at a time, each committed before the
+            # next, so the others are done when the culprit kills it again (its attempts then hold it).
+            outcomes: dict[int, R | Exception] = {}
+            for comment_id in comment_ids:
+                outcomes.update(self._logged([comment_id]))
+            return outcomes
+        return self._logged(comment_ids)
+
     def outcome(self, comment_id: int) -> R | None:
         """Return *comment_id*'s outcome (None: nothing to do); raise its own error, for the actor's retries."""
         # A redelivered message may be the one that killed a worker: it runs alone, never in a batch.

@@ -14,9 +14,9 @@ import dramatiq
 
 from actors.batches import Batched, send_follow_up
 from actors.broker import settings
-from actors.envelope import require_id
+from actors.envelope import require_id, require_ids
 from core.errors import ValidationError
-from core.messaging.broker import CLASSIFICATION_QUEUE, CLASSIFY_COMMENT
+from core.messaging.broker import CLASSIFICATION_QUEUE, CLASSIFY_COMMENT, CLASSIFY_COMMENTS
 from core.moderation import classifying
 from core.storage.models import Status
 
@@ -53,3 +53,25 @@ def classify_comment(comment_id: int) -> None:
                "Comment %d classified: %s", comment_id, outcome.status)
     # A translation held back until the comment passed is sent only now.
     send_follow_up(comment_id, outcome.langs, outcome.notifications)
+
+
+@dramatiq.actor(
+    actor_name=CLASSIFY_COMMENTS,
+    queue_name=CLASSIFICATION_QUEUE,
+    max_retries=10,
+    min_backoff=1_000,
+    max_backoff=300_000,
+    throws=(ValidationError, TypeError),
+)
+def classify_comments(comment_ids: list[int]) -> None:
+    """Score the comments a check batch passed (*comment_ids*) in one model batch; safe to run twice."""
+    outcomes = _batches.run_all(require_ids(comment_ids))
+    failed = [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)]
+    for comment_id, outcome in outcomes.items():
+        if isinstance(outcome, classifying.Classified):
+            logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
+                       "Comment %d classified: %s", comment_id, outcome.status)
+            send_follow_up(comment_id, outcome.langs, outcome.notifications)
+    if failed:
+        # Retried with backoff: the comments done above are no longer awaiting the model, so only the rest run.
+        raise failed[0]

@@ -39,6 +39,17 @@ class CheckedJSONEncoder(JSONEncoder):
         return fields
 
 
+#: Most ids one message may carry (a check batch is at most a worker's threads).
+MAX_IDS = 100
+
+
+def require_ids(value: object) -> list[int]:
+    """Return *value* as a non-empty list of at most MAX_IDS comment ids, or raise ValidationError."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_IDS:
+        raise ValidationError(f"not a list of 1 to {MAX_IDS} comment ids: {str(value)[:80]}")
+    return [require_id(item) for item in value]
+
+
 def require_id(value: object) -> int:
     """Return *value* as a comment id, or raise ValidationError (dead-lettered, never retried)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:

@@ -332,6 +332,29 @@ def test_comments_pass_the_model_through_real_workers_on_their_own_queues(stack,
     moderation.stop()
 
 
+@pytest.mark.parametrize("stack", ["postgresql"], indirect=True)
+def test_a_check_batch_sends_what_it_passed_to_the_model_in_one_message(stack, clean_db, vhost):
+    from webapp import create_app
+
+    env = stack.env(OFFENSIVE_MODEL="on", WORKER_METRICS="0")
+    env["BROKER_URL"] = vhost
+    app = create_app({"PARLEY": stack.settings(broker_url=vhost, offensive_model=True), "TESTING": True})
+    client = app.test_client()
+    db.configure(stack.database_url)
+    bodies = [CLEAN[0], OFFENSIVE[0], f"{OFFENSIVE[0]}, Bob", f"{OFFENSIVE[0]}, really"]
+    ids = [client.post("/api/comments", json={"thread": "batch", "author": "Ann", "body": body, "lang": "en"})
+           .get_json()["id"] for body in bodies]
+    # Queued before any worker runs: the moderation worker's threads take them together, as check batches.
+    classification = support.start_worker(env, threads=4, queues=("classification",))
+    moderation = support.start_worker(env, threads=4, queues=OTHER_QUEUES)
+    support.poll(lambda: all(row(i).classified_at is not None for i in ids), 60, what="all four classified")
+    assert [row(i).status for i in ids] == [Status.PUBLISHED, Status.FLAGGED, Status.FLAGGED, Status.FLAGGED]
+    # At least one batch of several passed comments went over as one classify_comments message.
+    assert "actor=classify_comments" in classification.log(), classification.log()[-2000:]
+    classification.stop()
+    moderation.stop()
+
+
 # ---- fault: the classification worker SIGKILLed while a batch is in the model ------------------------------
 
 #: A stand-in for alt-profanity-check, imported ahead of it by the worker it is given to: it marks that a batch

@@ -7,7 +7,14 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
-from core.messaging.broker import CHECK_PROFANITY, MODERATION_QUEUE, TRANSLATE_COMMENT, TRANSLATION_QUEUE
+from core.messaging.broker import (
+    CHECK_PROFANITY,
+    CLASSIFICATION_QUEUE,
+    CLASSIFY_COMMENTS,
+    MODERATION_QUEUE,
+    TRANSLATE_COMMENT,
+    TRANSLATION_QUEUE,
+)
 from core.messaging.dispatch import get_dispatcher
 from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation, utcnow
@@ -163,6 +170,9 @@ def test_decided_comment_is_never_changed_by_a_late_message(client, stack):
         (MODERATION_QUEUE, CHECK_PROFANITY, [1, 2, 3]),
         (TRANSLATION_QUEUE, TRANSLATE_COMMENT, [1, "xx"]),
         (TRANSLATION_QUEUE, TRANSLATE_COMMENT, [987654321, "en"]),
+        (CLASSIFICATION_QUEUE, CLASSIFY_COMMENTS, [[]]),
+        (CLASSIFICATION_QUEUE, CLASSIFY_COMMENTS, [[1, "two"]]),
+        (CLASSIFICATION_QUEUE, CLASSIFY_COMMENTS, [list(range(1, 500))]),
     ],
 )
 def test_malformed_messages_do_not_stop_the_worker(client, stack, queue, actor, args):

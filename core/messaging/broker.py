@@ -26,6 +26,8 @@ RUN_TASK = "run_job"
 RUN_MAINTENANCE = "run_maintenance"
 DELIVER_NOTIFICATION = "deliver_notification"
 CLASSIFY_COMMENT = "classify_comment"
+#: The same for several comments in one message: what a check batch passed (one publish, one model batch).
+CLASSIFY_COMMENTS = "classify_comments"
 
 
 def with_timeouts(url: str, *, socket_timeout: float, blocked_timeout: float) -> str:

@@ -19,6 +19,7 @@ from core.messaging.broker import (
     CHECK_PROFANITY,
     CLASSIFICATION_QUEUE,
     CLASSIFY_COMMENT,
+    CLASSIFY_COMMENTS,
     DELIVER_NOTIFICATION,
     MAINTENANCE_QUEUE,
     MODERATION_QUEUE,
@@ -77,6 +78,12 @@ class Dispatcher:
     def send_classification(self, comment_id: int) -> bool:
         """Ask the ``classification`` workers to run the offensive-language model on comment *comment_id*."""
         return self.send(CLASSIFICATION_QUEUE, CLASSIFY_COMMENT, comment_id)
+
+    def send_classifications(self, comment_ids: list[int]) -> bool:
+        """Ask the ``classification`` workers to run the model on *comment_ids* together (one message)."""
+        if len(comment_ids) == 1:
+            return self.send_classification(comment_ids[0])
+        return self.send(CLASSIFICATION_QUEUE, CLASSIFY_COMMENTS, list(comment_ids))
 
     def send_translation(self, comment_id: int, lang: str) -> bool:
         """Ask the workers to translate comment *comment_id* into *lang*."""
