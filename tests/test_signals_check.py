@@ -93,6 +93,16 @@ def test_a_burst_by_one_address_or_one_client_holds_the_comments_over_the_limit(
     assert row(ids[6]).flag_reasons == ["burst"] and out[other].status == Status.PUBLISHED
 
 
+def test_counts_stop_one_past_the_threshold_when_capped_and_still_hold(settings, monkeypatch):
+    from core.signals import inputs
+
+    monkeypatch.setattr(inputs, "COUNT_CAP", 0)  # the cap is then the threshold plus one: 6 for bursts, 3 for copies
+    ids = [pending(f"capped comment {word}", minutes_ago=1 - n / 100, thread=f"t{n}", email="cap@example.org")
+           for n, word in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight"])]
+    out = check(settings, *ids)
+    assert [row(i).signals for i in ids[5:]] == [{"burst": 6}] * 3  # at least 6: enough to decide
+    assert [out[i].status for i in ids] == [Status.PUBLISHED] * 5 + [Status.FLAGGED] * 3
+
 def test_a_burst_outside_the_window_is_no_burst(settings):
     ids = [pending(f"spread out comment {word}", minutes_ago=30 - 5 * n, email="slow@example.org")
            for n, word in enumerate(["one", "two", "three", "four", "five", "six"])]

@@ -70,14 +70,21 @@ def _qualified(element: qualified, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.clauses, **{**kw, "include_table": True})
 
 
+#: Counts of copies and bursts stop here (or one past their threshold, if higher): a text copied ten thousand
+#: times must not cost ten thousand rows per check, and no decision needs the exact figure beyond it.
+COUNT_CAP = 100
+
+
 def _earlier_within(other: Table, row: Table, name: str, seconds: str) -> ColumnElement[int]:
-    """Count the comments (this one included) with *row*'s value of column *name* in the *seconds* before it."""
-    count = (
-        select(func.count()).select_from(other)
+    """Count the comments (this one included) with *row*'s value of column *name* in the *seconds* before it,
+    up to the parameter ``<seconds>_cap``."""
+    earlier = (
+        select(literal_column("1")).select_from(other)
         .where(other.c[name] == row.c[name], other.c.id <= row.c.id,
                other.c.created_at >= seconds_before(row.c.created_at, bindparam(seconds, type_=Integer)))
-        .scalar_subquery()
+        .limit(bindparam(f"{seconds}_cap", type_=Integer())).correlate(row).subquery()
     )
+    count = select(func.count()).select_from(earlier).scalar_subquery()
     return _unless_null(row.c[name], count, literal_column("0"))
 
 
@@ -89,8 +96,8 @@ def _unless_null(key: ColumnElement[Any], value: ColumnElement[Any], null_value:
 def columns(row: Table) -> list[ColumnElement[Any]]:
     """Return the claim's extra columns for the comment *row*, in the order :func:`read` takes them.
 
-    Parameters of the statement: ``duplicate_seconds``, ``burst_seconds``, ``trusted_after``, ``rejected_since``
-    (:func:`params`).
+    Parameters of the statement: ``duplicate_seconds``, ``burst_seconds``, their ``_cap``, ``trusted_after``,
+    ``rejected_since`` (:func:`params`).
     """
     other = Comment.__table__.alias("sig_c")
     bans = Ban.__table__
@@ -117,7 +124,9 @@ def columns(row: Table) -> list[ColumnElement[Any]]:
 def params(settings: Settings, now: datetime) -> dict[str, Any]:
     """Return the parameters of :func:`columns` under *settings*."""
     return {"duplicate_seconds": settings.duplicate_window_minutes * 60,
+            "duplicate_seconds_cap": max(COUNT_CAP, settings.duplicate_max + 1),
             "burst_seconds": settings.burst_window_seconds,
+            "burst_seconds_cap": max(COUNT_CAP, settings.burst_max + 1),
             "trusted_after": settings.trusted_after_approved, "rejected_since": trust.since(now)}
 
 
