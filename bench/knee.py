@@ -10,8 +10,8 @@ failure the step halves once between the last pass and the failure, so the knee 
 step. Reported for the knee: the rate, the latencies and the CPU ms per comment of every process group (web,
 worker, the run's PostgreSQL, RabbitMQ, the load generator). bench/run_all.py runs it as its last section.
 
-The spam signals that count repeats (DUPLICATE_MAX, BURST_MAX) are set out of reach: the load's 1,000
-clients post the same pool of texts many times a second, which is a capacity test, not spam.
+The load is a real site's (bench/workload.DistinctPayloads): every text distinct and 100,000 client
+addresses, so the spam signals keep their defaults and count what they would in production.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import parley_runs  # noqa: E402
 from bench.cpu import CpuMeter  # noqa: E402
 from bench.services import RESULTS, Stack  # noqa: E402
-from bench.workload import Payloads  # noqa: E402
+from bench.workload import DistinctPayloads  # noqa: E402
 
-#: Out of reach for a capacity run (see the module docstring).
-CAPACITY_ENV = {"DUPLICATE_MAX": "1000000", "BURST_MAX": "1000000", "OFFENSIVE_MODEL": "off"}
+#: The model stage has its own queue and workers (docs/SCALING.md "The model stage").
+CAPACITY_ENV = {"OFFENSIVE_MODEL": "off"}
 
 
 def passes(step: dict[str, Any], p99_ms: float) -> bool:
@@ -50,7 +50,7 @@ def sweep(engine: Any, url: str, meter: CpuMeter, rates: list[float], seconds: f
           log: Any = print) -> dict[str, Any]:
     """Offer each of *rates* in turn until one fails, refine once between the last pass and it; return the knee."""
     steps: list[dict[str, Any]] = []
-    payloads = Payloads(lang="fr", tag=f"knee{int(time.time())}")
+    payloads = DistinctPayloads(lang="fr", tag=f"knee{int(time.time())}")
 
     def attempt(rate: float) -> bool:
         step = parley_runs.e2e_steady(engine, url, payloads, rate, seconds, meter)

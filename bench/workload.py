@@ -51,3 +51,30 @@ class Payloads:
     def __call__(self, n: int) -> tuple[bytes, dict[str, str]]:
         """Return the body and headers of request *n*."""
         return self.payloads[n % len(self.payloads)], {"X-Forwarded-For": self.addresses[n % len(self.addresses)]}
+
+
+def _word(n: int) -> str:
+    """Spell *n* in letters (the spam fingerprint ignores digits, not words)."""
+    letters = ""
+    while True:
+        n, rest = divmod(n, 26)
+        letters += chr(ord("a") + rest)
+        if not n:
+            return letters
+
+
+class DistinctPayloads(Payloads):
+    """Payloads as a real site's: every text distinct and up to 250,000 client addresses, so the spam signals
+    that count repeats (copies, bursts) keep their defaults and count what they would in production."""
+
+    def __init__(self, lang: str = "fr", addresses: int = 100_000, tag: str = "bench") -> None:
+        """Texts of the pool each made distinct per request, from *addresses* clients."""
+        super().__init__(lang=lang, addresses=0, tag=tag)
+        self.rows = [json.loads(payload) for payload in self.payloads]
+        self.addresses = [f"10.{i // 62_500}.{i // 250 % 250}.{i % 250 + 1}" for i in range(addresses)]
+
+    def __call__(self, n: int) -> tuple[bytes, dict[str, str]]:
+        """Return request *n*'s body (its pool text and a word of its own) and headers."""
+        row = self.rows[n % len(self.rows)]
+        body = json.dumps({**row, "body": f"{row['body']} {_word(n)}"}).encode()
+        return body, {"X-Forwarded-For": self.addresses[n % len(self.addresses)]}
