@@ -34,6 +34,14 @@ def _classify_batch(comment_ids: Sequence[int]) -> dict[int, classifying.Classif
 _batches: Batched[classifying.Classified] = Batched(CLASSIFY_COMMENT, _classify_batch, settings.classify_linger_ms)
 
 
+def _finish(comment_id: int, outcome: classifying.Classified) -> None:
+    """Log a committed outcome (a takedown or hold at INFO) and send what it released."""
+    logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
+               "Comment %d classified: %s", comment_id, outcome.status)
+    # A translation held back until the comment passed is sent only now.
+    send_follow_up(comment_id, outcome.langs, outcome.notifications)
+
+
 @dramatiq.actor(
     actor_name=CLASSIFY_COMMENT,
     queue_name=CLASSIFICATION_QUEUE,
@@ -49,10 +57,7 @@ def classify_comment(comment_id: int) -> None:
     if outcome is None:
         logger.info("Comment %d needs no classification (done, decided, held, edited or unknown).", comment_id)
         return
-    logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
-               "Comment %d classified: %s", comment_id, outcome.status)
-    # A translation held back until the comment passed is sent only now.
-    send_follow_up(comment_id, outcome.langs, outcome.notifications)
+    _finish(comment_id, outcome)
 
 
 @dramatiq.actor(
@@ -69,9 +74,7 @@ def classify_comments(comment_ids: list[int]) -> None:
     failed = [outcome for outcome in outcomes.values() if isinstance(outcome, Exception)]
     for comment_id, outcome in outcomes.items():
         if isinstance(outcome, classifying.Classified):
-            logger.log(logging.INFO if outcome.status == Status.FLAGGED else logging.DEBUG,
-                       "Comment %d classified: %s", comment_id, outcome.status)
-            send_follow_up(comment_id, outcome.langs, outcome.notifications)
+            _finish(comment_id, outcome)
     if failed:
         # Retried with backoff: the comments done above are no longer awaiting the model, so only the rest run.
         raise failed[0]

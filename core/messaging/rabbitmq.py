@@ -112,8 +112,8 @@ class ParleyRabbitmqBroker(RabbitmqBroker):
         """Consumers that fail over like the publishing connection."""
         return _FailoverConsumer
 
-    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
-        arguments = queue_arguments(queue_name, self.queue_type)
+    def _build_queue_arguments(self, queue_name: str, *, delivery_limit: bool = True) -> dict[str, Any]:
+        arguments = queue_arguments(queue_name, self.queue_type, delivery_limit=delivery_limit)
         if self.max_priority:  # classic only (refused with quorum in __init__)
             arguments["x-max-priority"] = self.max_priority
         return arguments
@@ -124,10 +124,7 @@ class ParleyRabbitmqBroker(RabbitmqBroker):
     def _declare_dq_queue(self, queue_name: str) -> Any:
         # No delivery limit: a delayed message waits unacked in a worker and comes back at every worker restart,
         # which says nothing about whether it is poison.
-        arguments = queue_arguments(queue_name, self.queue_type, delivery_limit=False)
-        if self.max_priority:
-            arguments["x-max-priority"] = self.max_priority
-        return self._declare(dq_name(queue_name), arguments)
+        return self._declare(dq_name(queue_name), self._build_queue_arguments(queue_name, delivery_limit=False))
 
     def _declare_xq_queue(self, queue_name: str) -> Any:
         return self._declare(xq_name(queue_name), dead_letter_arguments(self.queue_type))
