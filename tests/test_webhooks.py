@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -235,7 +236,7 @@ def test_a_comment_held_for_review_or_flagged_by_its_translation_raises_comment_
     assert row(note).event == outbox.FLAGGED and row(note).comment_id == published
 
 
-def test_consecutive_deliveries_reuse_one_kept_connection_and_survive_its_close(settings):
+def test_consecutive_deliveries_reuse_one_kept_nodelay_connection_and_survive_its_close(settings):
     """A keep-alive receiver sees one connection for several deliveries; one it closed meanwhile is replaced."""
     peers: list[tuple[str, int]] = []
 
@@ -262,6 +263,9 @@ def test_consecutive_deliveries_reuse_one_kept_connection_and_survive_its_close(
         ids = [record(outbox.PUBLISHED, seed.comment(f"kept {n}", status=Status.PUBLISHED))[0] for n in range(4)]
         assert [webhooks.deliver(i, settings).status for i in ids[:3]] == ["sent"] * 3
         assert len(peers) == 3 and len(set(peers)) == 1  # one TCP connection for the three
+        # Nagle off: else the body (a second send) waits for the ACK the receiver delays by up to 40 ms.
+        kept = [connection.sock for connection in webhooks._connections().values() if connection.sock is not None]
+        assert kept and all(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in kept)
         # The receiver dropped the kept connection: the next delivery goes out on a new one, once.
         assert webhooks.deliver(ids[3], settings).status == "sent"
         assert len(peers) == 4 and peers[3] != peers[0]

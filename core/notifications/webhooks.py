@@ -80,6 +80,18 @@ def _body(row: outbox.Claimed, settings: Settings) -> dict[str, Any] | None:
                            settings.moderation_policy)
 
 
+def _open(address: str, port: int, timeout: float) -> socket.socket:
+    """Connect to *address*, with Nagle's algorithm off (as urllib3 does).
+
+    http.client writes a request's headers and body in two sends; with Nagle on, the body waits for the
+    receiver's ACK of the headers, which a receiver waiting for the body delays by up to 40 ms (delayed ACK):
+    40 ms per delivery on a kept-alive connection.
+    """
+    sock = socket.create_connection((address, port), timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     """HTTP to a host name, connected to an address checked beforehand."""
 
@@ -89,7 +101,7 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
     def connect(self) -> None:
         """Connect to the pinned address."""
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = _open(self.address, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
@@ -101,7 +113,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         """Connect to the pinned address, then start TLS for the host name."""
-        sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = _open(self.address, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
