@@ -202,7 +202,7 @@ def test_alert_rules_are_valid_and_use_exported_metrics():
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
     names = {rule["alert"] for rule in alerts}
     assert {"ParleyCommentsStuckPending", "ParleyDeadLetters", "ParleySchedulerMissedRun",
-            "ParleyModerationBacklogOld"} <= names
+            "ParleyModerationBacklogOld", "ParleyOutboxStuck", "ParleyOutboxOld", "ParleyOutboxGrowing"} <= names
     for rule in alerts:
         assert set(rule) == {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
         assert rule["labels"]["severity"] in ("page", "ticket") and rule["annotations"]["summary"]
