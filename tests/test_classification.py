@@ -80,7 +80,7 @@ def awaiting(body: str, status: str = Status.PENDING, **columns: object) -> int:
     comment_id = seed.comment(body, status=status, words=(), **columns)
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id == comment_id)
-                        .values(checked_at=utcnow(), signals={"links": 0}, flag_reasons=[]))
+                        .values(checked_at=utcnow(), signals={"links": 0}, flag_reasons=[], awaits_model=True))
     return comment_id
 
 
@@ -245,19 +245,50 @@ def test_redispatch_resends_comments_stuck_awaiting_the_model(database):
     old = utcnow().replace(year=2020)
     stuck_pending = awaiting(CLEAN[0])
     stuck_published = awaiting(CLEAN[1], status=Status.PUBLISHED)
+    # after_publish: its classification message never reached the broker, so no worker ever claimed it.
     never_claimed_published = awaiting(CLEAN[2], status=Status.PUBLISHED)
+    # Checked before the awaits_model mark existed, and claimed once: still found by its claim.
+    claimed_before_the_mark = awaiting(CLEAN[2], status=Status.PUBLISHED)
+    skipped_the_model = awaiting(CLEAN[1], status=Status.PUBLISHED)  # a trusted author's: awaits nothing
     fresh = awaiting(CLEAN[0])
     with db.session_scope() as session:
         session.execute(update(Comment).where(Comment.id != fresh).values(updated_at=old, checked_at=old))
         session.execute(update(Comment).where(Comment.id == stuck_published)
                         .values(classify_attempts=1, updated_at=old))
-    settings = settings_for(database, "before_publish")
+        session.execute(update(Comment).where(Comment.id == claimed_before_the_mark)
+                        .values(classify_attempts=1, awaits_model=False, updated_at=old))
+        session.execute(update(Comment).where(Comment.id == skipped_the_model)
+                        .values(awaits_model=False, updated_at=old))
+    settings = settings_for(database, "after_publish")
     with db.session_scope() as session:
         outcome = maintenance.redispatch(session, settings, utcnow())
-    assert sorted(outcome.classifications) == [stuck_pending, stuck_published]
-    assert outcome.checks == [] and outcome.detail["classifications"] == 2
-    assert row(stuck_pending).redispatches == 1 and row(never_claimed_published).redispatches == 0
+    assert sorted(outcome.classifications) == sorted(
+        [stuck_pending, stuck_published, never_claimed_published, claimed_before_the_mark])
+    assert outcome.checks == [] and outcome.detail["classifications"] == 4
+    assert row(stuck_pending).redispatches == 1 and row(never_claimed_published).redispatches == 1
+    assert row(skipped_the_model).redispatches == 0
     assert fresh not in outcome.classifications
+
+
+@pytest.mark.parametrize("policy", ["before_publish", "after_publish"])
+def test_the_check_marks_what_awaits_the_model_and_an_edit_clears_it(database, policy):
+    """The check's record (one statement on PostgreSQL, portable on SQLite) marks the comments it sends to the
+    model, and only those: the re-dispatch finds a published one whose message was lost by that mark."""
+    from core.comments import authors, edits
+    from core.moderation import checking
+
+    settings = settings_for(database, policy)
+    token = "the-author-token"
+    sent = seed.comment(CLEAN[0], status=Status.PENDING, words=(), author_token_hash=authors.hash_token(token))
+    skipped = seed.comment(CLEAN[1], status=Status.PENDING, words=())  # the model off: it skips the stage
+    out = checking.check_comments([sent], 3, settings=settings)
+    assert out[sent].classify and row(sent).awaits_model
+    assert row(sent).status == (Status.PENDING if policy == "before_publish" else Status.PUBLISHED)
+    out = checking.check_comments([skipped], 3, settings=settings_for(database, policy, offensive_model=False))
+    assert not out[skipped].classify and not row(skipped).awaits_model
+    with db.session_scope() as session:
+        edits.edit(session, sent, token, CLEAN[2], settings)
+    assert not row(sent).awaits_model and row(sent).checked_at is None
 
 
 # ---- end to end: the API, a moderation worker and a classification worker, each on its own queues ----------

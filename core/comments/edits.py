@@ -54,6 +54,7 @@ def edit(session: Session, comment_id: int, token: str | None, body: Any, settin
     comment.censored_body = comment.matched_words = comment.checked_at = comment.check_error = None
     comment.check_attempts = comment.dispatch_attempts = comment.classify_attempts = 0
     comment.dispatched_at = comment.redispatched_at = comment.model_score = comment.classified_at = None
+    comment.awaits_model = False  # a mark of the version: its check sets it again
     if fingerprint is not None:
         comment.fingerprint = fingerprint(comment.body)
     if comment.lang_detected:

@@ -149,15 +149,16 @@ def classify_comments(
 def stuck(cutoff: datetime) -> Select[Any]:
     """Select the comments awaiting the model since before *cutoff* (the re-dispatch sends them again).
 
-    Under ``after_publish`` a published comment awaits only once a delivery was claimed (``classify_attempts``):
-    one that never reached a worker cannot be told from a comment that skipped the model (a trusted author).
+    Under ``after_publish`` a published comment awaits the model when its check said so (``awaits_model``), or,
+    checked before that mark existed, once a delivery was claimed (``classify_attempts``); one that skipped the
+    model (a trusted author, the model off) awaits nothing.
     """
     return (
         select(*(_comments.c[name] for name in ("id", "body", "lang", "status", "version", "classify_attempts",
                                                  "signals", "flag_reasons", "redispatches")))
         .where(*_AWAITING, _comments.c.updated_at < cutoff,
                func.coalesce(_comments.c.redispatched_at, _comments.c.checked_at) < cutoff,
-               (_comments.c.status == Status.PENDING) | (_comments.c.classify_attempts > 0))
+               (_comments.c.status == Status.PENDING) | _comments.c.awaits_model | (_comments.c.classify_attempts > 0))
         .order_by(_comments.c.id).limit(1000)
     )
 

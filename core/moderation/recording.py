@@ -73,12 +73,14 @@ _RECORD_PG = Prepared("parley_record_checks", (
     " SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:censored AS text[]),"
     "                      CAST(:words AS text[]), CAST(:flag AS boolean[]), CAST(:details AS text[]),"
     "                      CAST(:versions AS integer[]), CAST(:held AS boolean[]), CAST(:signals AS text[]),"
-    "                      CAST(:reasons AS text[]), CAST(:langs AS varchar[]), CAST(:translate AS boolean[]))"
-    "   AS v(id, status, censored, words, flag, detail, version, held, signals, reasons, lang, translate)"
+    "                      CAST(:reasons AS text[]), CAST(:langs AS varchar[]), CAST(:translate AS boolean[]),"
+    "                      CAST(:classify AS boolean[]))"
+    "   AS v(id, status, censored, words, flag, detail, version, held, signals, reasons, lang, translate, classify)"
     "), rec AS ("
     " UPDATE comments c SET status = v.status, censored_body = v.censored, matched_words = CAST(v.words AS JSON),"
     "   checked_at = :now, flagged_at = CASE WHEN v.flag THEN CAST(:now AS timestamptz) END, updated_at = :now,"
-    "   held = v.held, signals = CAST(v.signals AS JSON), flag_reasons = CAST(v.reasons AS JSON),"
+    "   held = v.held, awaits_model = v.classify,"
+    "   signals = CAST(v.signals AS JSON), flag_reasons = CAST(v.reasons AS JSON),"
     "   lang = COALESCE(v.lang, c.lang), lang_detected = (c.lang_detected OR v.lang IS NOT NULL)"
     # ANY(:ids) bounds the rows the planner joins even with stale statistics (docs/BENCHMARKS.md, fix 7).
     " FROM v WHERE c.id = ANY(CAST(:ids AS bigint[])) AND c.id = v.id"
@@ -106,7 +108,7 @@ _RECORD_PG = Prepared("parley_record_checks", (
     "        (SELECT string_agg(CAST(ob.id AS text), ',') FROM ob WHERE ob.comment_id = rec.id) FROM rec"
 ), {"ids": "bigint[]", "statuses": "varchar[]", "censored": "text[]", "words": "text[]", "flag": "boolean[]",
     "details": "text[]", "versions": "integer[]", "held": "boolean[]", "signals": "text[]", "reasons": "text[]",
-    "langs": "varchar[]", "translate": "boolean[]", "now": "timestamptz", "pending": "varchar",
+    "langs": "varchar[]", "translate": "boolean[]", "classify": "boolean[]", "now": "timestamptz", "pending": "varchar",
     "t_pending": "varchar", "system": "varchar", "flagged": "varchar", "published": "varchar", "shown": "varchar",
     **outbox.WEBHOOK_ROWS_TYPES},
     {"flagged": outbox.FLAGGED, "published": outbox.PUBLISHED, "shown": Status.PUBLISHED,
@@ -130,7 +132,8 @@ def record_pg(verdicts: dict[int, Judged], settings: Settings | None) -> dict[in
             "details": [json.dumps(v.detail()) if v.flagged else None for v in batch],
             "versions": [v.version for v in batch], "held": [v.held for v in batch],
             "signals": [_json_or_null(v.signals) for v in batch], "reasons": [_json_or_null(v.reasons) for v in batch],
-            "langs": [v.detected for v in batch], "translate": [v.translate for v in batch], "now": utcnow(),
+            "langs": [v.detected for v in batch], "translate": [v.translate for v in batch],
+            "classify": [v.classify for v in batch], "now": utcnow(),
             "pending": Status.PENDING, "t_pending": TranslationStatus.PENDING, "system": audit.SYSTEM,
         }).all()
         mails: dict[int, list[int]] = {}
@@ -186,6 +189,7 @@ def record_check(session: Session, comment_id: int, judged: Judged) -> bool:
         .values(
             status=judged.status, censored_body=judged.found.censored, matched_words=judged.found.stored,
             checked_at=now, flagged_at=now if judged.flagged else None, updated_at=now, held=judged.held,
+            awaits_model=judged.classify,
             signals=judged.signals or null(), flag_reasons=judged.reasons or null(), **detected,
         )
         .execution_options(synchronize_session=False)

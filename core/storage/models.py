@@ -113,6 +113,8 @@ class Comment(Base):
     model_score: Mapped[float | None] = mapped_column(Float)
     classified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     classify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The check sent this version to the model: under after_publish the one mark of a published comment awaiting it.
+    awaits_model: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
