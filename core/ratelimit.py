@@ -12,10 +12,9 @@ from core.storage.db import dialect_insert
 from core.storage.models import RateLimit
 
 _rate_limits = RateLimit.__table__
-#: Drop a key's older windows; run at the first event of a new window, so once per key and window.
-FORGET = delete(_rate_limits).where(
-    _rate_limits.c.key == bindparam("key"), _rate_limits.c.window < bindparam("window")
-)
+#: Every key's finished windows. The nightly purge drops them: a request never pays for the cleanup, and the
+#: windows of a client that never comes back go too (forgetting a key's old windows at its next hit missed those).
+_FINISHED = delete(_rate_limits).where(_rate_limits.c.window < bindparam("window"))
 
 
 def window_now(window_seconds: int = 60) -> tuple[float, int]:
@@ -37,8 +36,11 @@ def hit(session: Session, key: str, limit: int, window_seconds: int = 60) -> int
         index_elements=["key", "window"], set_={"count": RateLimit.count + 1}
     ).returning(RateLimit.count)
     count = session.execute(statement).scalar_one()
-    if count == 1:
-        session.execute(FORGET, {"key": key, "window": window})
     if count > limit:
         raise refusal(now, window, window_seconds)
     return count
+
+
+def forget_finished(session: Session, now: float, window_seconds: int = 60) -> int:
+    """Delete the windows that ended before *now* (unix seconds), of every key; return how many went."""
+    return session.execute(_FINISHED, {"window": int(now // window_seconds)}).rowcount

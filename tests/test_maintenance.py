@@ -113,6 +113,24 @@ def test_purge_deletes_old_rejected_and_keeps_decisions_without_text(settings):
     assert run("purge", settings, now).detail["deleted"] == 0
 
 
+def test_purge_forgets_every_finished_rate_limit_window_and_keeps_the_current_ones(settings):
+    """A client that never came back leaves its windows behind: the nightly purge drops them, of every key."""
+    from core import ratelimit
+    from core.storage.models import RateLimit
+
+    clock, window = ratelimit.window_now()
+    with db.session_scope() as session:
+        session.add_all([RateLimit(key="post:10.0.0.1", window=window - 1440, count=3),  # a day ago, never back
+                         RateLimit(key="post:10.0.0.2", window=window - 1, count=9),
+                         RateLimit(key="post:10.0.0.2", window=window, count=2),
+                         RateLimit(key="post:10.0.0.3", window=window, count=1)])
+    outcome = run("purge", settings, datetime.fromtimestamp(clock, UTC))
+    assert outcome.detail["rate_limit_windows"] == 2
+    with db.session_scope() as session:
+        kept = session.execute(select(RateLimit.key, RateLimit.window).order_by(RateLimit.key)).all()
+    assert [tuple(row) for row in kept] == [("post:10.0.0.2", window), ("post:10.0.0.3", window)]
+
+
 def test_daily_stats_upsert_is_idempotent(settings):
     yesterday = utcnow() - timedelta(days=1)
     for _ in range(3):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core import ratelimit
@@ -19,7 +16,6 @@ from core.storage import db
 from core.storage.models import AuditEvent, Comment, Status, Translation, TranslationStatus, utcnow
 from core.storage.prepared import Prepared
 
-logger = logging.getLogger(__name__)
 
 def comment_row(new: NewComment, now: datetime) -> dict[str, Any]:
     """Return the columns of a new comment's row: both writes below take them from here."""
@@ -91,21 +87,10 @@ def accept(new: NewComment, langs: Sequence[str], *, key: str, limit: int, now: 
     }
     with db.autocommit() as connection:
         # EXECUTE names only the statement's own parameters: ACCEPT ignores key, window and limit.
-        count, comment_id = (ACCEPT_LIMITED if limit else ACCEPT).execute(connection, params).one()
-        if limit and count == 1:
-            _forget_old_windows(connection, key, window)
+        _count, comment_id = (ACCEPT_LIMITED if limit else ACCEPT).execute(connection, params).one()
     if comment_id is None:
         raise ratelimit.refusal(clock, window)
     return comment_id
-
-
-def _forget_old_windows(connection: Connection, key: str, window: int) -> None:
-    try:
-        connection.execute(ratelimit.FORGET, {"key": key, "window": window})
-    except SQLAlchemyError as exc:
-        # The comment is durable already: failing the request now would make the client post it twice.
-        # The old rows go at this key's next new window instead.
-        logger.warning("Could not forget the old rate-limit windows of %s: %s", key, str(exc).splitlines()[0][:200])
 
 
 def create(session: Session, new: NewComment, targets: tuple[str, ...], now: datetime | None = None) -> Comment:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core import ratelimit
 from core.config import Settings
 from core.moderation import accounts, audit, checking, classifying, tasks, throttle
 from core.notifications import digest, outbox
@@ -122,7 +123,8 @@ def purge_candidates(session: Session, settings: Settings, now: datetime) -> lis
 
 
 def purge(session: Session, settings: Settings, now: datetime) -> Outcome:
-    """Delete old rejected comments (audit events keep ids and decisions only), expired credentials, old failures."""
+    """Delete old rejected comments (audit events keep ids and decisions only), expired credentials, old login
+    failures and finished rate-limit windows."""
     ids = purge_candidates(session, settings, now)
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
@@ -134,7 +136,8 @@ def purge(session: Session, settings: Settings, now: datetime) -> Outcome:
         session.execute(delete(Comment).where(Comment.id.in_(chunk), Comment.status == Status.REJECTED))
     detail = {"deleted": len(ids), "ids": ids[:BATCH], "retention_days": settings.retention_rejected_days,
               "expired_credentials": accounts.purge_expired(session, now),
-              "login_failures": throttle.forget_old(session, now.timestamp())}
+              "login_failures": throttle.forget_old(session, now.timestamp()),
+              "rate_limit_windows": ratelimit.forget_finished(session, now.timestamp())}
     audit.record(session, kind="system", action="purge", actor=audit.SYSTEM, detail=detail)
     return Outcome(detail=detail)
 
