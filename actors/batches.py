@@ -14,6 +14,10 @@ from core.storage.batching import GroupCommit
 R = TypeVar("R")
 
 
+#: The comments of one message: one id, or a check batch's list for the model.
+Job = tuple[int, ...]
+
+
 class Batched(Generic[R]):
     """Runs ``run(comment_ids) -> {id: outcome or error}`` for the messages a worker's threads hold at once."""
 
@@ -22,7 +26,15 @@ class Batched(Generic[R]):
         """Batch *run* for actor *actor_name* (named in the lines logged while a batch runs); see GroupCommit's
         *linger* for *linger_ms*."""
         self._actor_name, self._run = actor_name, run
-        self._batches: GroupCommit[int, R | Exception] = GroupCommit(self._logged, linger=linger_ms / 1000)
+        # A batch is up to 64 comments, whether from single messages or lists: lists that arrive together share
+        # one run (for the model, one call: its fixed cost is most of the work for a few texts).
+        self._batches: GroupCommit[Job, dict[int, R | Exception]] = GroupCommit(
+            self._jobs, linger=linger_ms / 1000, weight=len)
+
+    def _jobs(self, jobs: Sequence[Job]) -> dict[Job, dict[int, R | Exception]]:
+        """Run the comments of *jobs* as one batch; return each job's outcomes."""
+        outcomes = self._logged(list(dict.fromkeys(comment_id for job in jobs for comment_id in job)))
+        return {job: {i: outcomes[i] for i in job if i in outcomes} for job in jobs}
 
     def _logged(self, comment_ids: Sequence[int]) -> dict[int, R | Exception]:
         # The lines logged meanwhile are about the batch, not about this thread's own message.
@@ -33,7 +45,8 @@ class Batched(Generic[R]):
             log_context.reset(context)
 
     def run_all(self, comment_ids: Sequence[int]) -> dict[int, R | Exception]:
-        """Run *comment_ids* (one message's) as one batch of their own; return each one's outcome or error."""
+        """Run *comment_ids* (one message's) in a batch, with what other threads hold; return each one's outcome
+        or error."""
         if in_redelivery_lane():
             # The message may be the one that killed a worker: one comment at a time, each committed before the
             # next, so the others are done when the culprit kills it again (its attempts then hold it).
@@ -41,7 +54,7 @@ class Batched(Generic[R]):
             for comment_id in comment_ids:
                 outcomes.update(self._logged([comment_id]))
             return outcomes
-        return self._logged(comment_ids)
+        return self._batches.submit(tuple(comment_ids))
 
     def outcome(self, comment_id: int) -> R | None:
         """Return *comment_id*'s outcome (None: nothing to do); raise its own error, for the actor's retries."""
@@ -49,7 +62,7 @@ class Batched(Generic[R]):
         if in_redelivery_lane():
             result = self._logged([comment_id]).get(comment_id)
         else:
-            result = self._batches.submit(comment_id)
+            result = self._batches.submit((comment_id,)).get(comment_id)
         if isinstance(result, Exception):
             raise result  # retried with backoff (max_retries); its attempts are counted in the database
         return result

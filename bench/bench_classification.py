@@ -10,7 +10,8 @@ Usage (from the repository root):  .venv/bin/python bench/bench_classification.p
 2. The moderation drain (bench/parley_runs.moderation_drain: pre-filled check messages, then ``dramatiq
    actors`` with Parley's process and thread counts) with OFFENSIVE_MODEL=off and =on (before_publish: a
    comment is done once classified, so the rate is taken from ``classified_at`` where it is set), against the
-   Dramatiq no-op drain on the same stack. Target: at least 0.25x the no-op ceiling with the stage on.
+   Dramatiq no-op drain on the same stack, in --rounds rounds (each drain against its own round's ceiling; the
+   median ratio is reported). Target: at least 0.25x the no-op ceiling with the stage on.
    ``moderation_model_on_check_only``: the stage on, but the worker consumes the ``moderation`` queue only (in
    production the model runs in its own ``classification`` workers, so it never slows the word-list check); the
    rate is of comments checked, and their classification messages wait for those workers (purged after).
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -131,6 +133,31 @@ def moderation_drain(stack: Stack, engine: Any, count: int, model_on: bool, chec
     return result
 
 
+#: The drains of a round, compared with that round's no-op ceiling: (name, model on, check only).
+DRAINS = (("moderation_model_off", False, False), ("moderation_model_on", True, False),
+          ("moderation_model_on_check_only", True, True))
+
+
+def drain_rounds(stack: Stack, engine: Any, count: int, noop: int, rounds: int) -> dict[str, Any]:
+    """Run *rounds* rounds of the no-op ceiling and the three drains (order rotated each round, so drift hits all
+    alike); each drain's ratio is to its own round's ceiling. Return each drain's last round with every round's
+    rate and ratio, and ``vs_noop``: the median ratio (the ceiling alone moves by a third between runs here)."""
+    out: dict[str, Any] = {"noop_drain": {"rounds": []}, **{name: {"rounds": []} for name, _on, _only in DRAINS}}
+    for n in range(rounds):
+        ceiling = {k: v for k, v in ceilings.noop_drain(stack, noop).items() if k != "curve"}
+        out["noop_drain"] = {**ceiling, "rounds": [*out["noop_drain"]["rounds"], ceiling["rate"]]}
+        for name, on, check_only in DRAINS[n % 3:] + DRAINS[:n % 3]:
+            result = moderation_drain(stack, engine, count, on, check_only)
+            ratio = round(result["rate"] / ceiling["rate"], 3)
+            out[name] = {**result, "rounds": [*out[name]["rounds"], {"rate": result["rate"], "vs_noop": ratio}]}
+            print(f"round {n + 1} {name}: {result['rate']:.0f}/s, {ratio:.3f} x the no-op {ceiling['rate']:.0f}/s",
+                  flush=True)
+    for name, _on, _only in DRAINS:
+        out[name]["vs_noop"] = statistics.median(r["vs_noop"] for r in out[name]["rounds"])
+    out["noop_drain"]["rate"] = statistics.median(out["noop_drain"]["rounds"])
+    return out
+
+
 def main() -> int:
     """Run both measurements on a private stack and print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,6 +165,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--drain", type=int, default=3000, help="comments per moderation drain (0: skip)")
     parser.add_argument("--noop", type=int, default=10000, help="messages of the no-op ceiling")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the no-op ceiling and the three drains")
     args = parser.parse_args()
     stack = Stack()
     results: dict[str, Any] = {"meta": {"at": utcnow().isoformat()}}
@@ -147,12 +175,7 @@ def main() -> int:
         results["stage"] = stage(stack, engine, args.comments, args.threads)
         print(json.dumps(results["stage"]), flush=True)
         if args.drain:
-            results["noop_drain"] = {k: v for k, v in ceilings.noop_drain(stack, args.noop).items() if k != "curve"}
-            for name, on, check_only in (("moderation_model_off", False, False), ("moderation_model_on", True, False),
-                                         ("moderation_model_on_check_only", True, True)):
-                results[name] = moderation_drain(stack, engine, args.drain, on, check_only)
-                results[name]["vs_noop"] = round(results[name]["rate"] / results["noop_drain"]["rate"], 3)
-                print(name, json.dumps(results[name]), flush=True)
+            results.update(drain_rounds(stack, engine, args.drain, args.noop, args.rounds))
         engine.dispose()
     finally:
         stack.close()

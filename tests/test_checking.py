@@ -51,6 +51,37 @@ def test_group_commit_runs_alone_when_idle_and_batches_the_callers_that_wait():
     assert sorted(i for b in batches[1:] for i in b) == list(range(2, 8))
 
 
+def test_group_commit_weighs_items_so_lists_share_a_batch_up_to_max_size_and_a_heavy_one_runs_alone():
+    """Items are messages: one id, or a check batch's list for the model. Waiting lists share one run while their
+    ids fit in max_size; a list heavier than that runs on its own."""
+    started, release = threading.Event(), threading.Event()
+    batches: list[list[tuple[int, ...]]] = []
+
+    def run(items: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], int]:
+        batches.append(list(items))
+        if len(batches) == 1:
+            started.set()
+            assert release.wait(10)
+        return {item: sum(item) for item in items}
+
+    group: GroupCommit[tuple[int, ...], int] = GroupCommit(run, max_size=10, weight=len)
+    first = threading.Thread(target=group.submit, args=((0,),))
+    first.start()
+    assert started.wait(10)
+    waiting = [(1, 2, 3), (4, 5, 6), (7, 8, 9, 10), tuple(range(100, 112)), (11,)]
+    results: dict[tuple[int, ...], int] = {}
+    threads = []
+    for item in waiting:  # queued in this order
+        threads.append(threading.Thread(target=lambda item=item: results.update({item: group.submit(item)})))
+        threads[-1].start()
+        support.poll(lambda n=len(threads): len(group._queue) == n, 10, what="the item queued")
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert results == {item: sum(item) for item in waiting}
+    assert batches[1:] == [[(1, 2, 3), (4, 5, 6), (7, 8, 9, 10)], [tuple(range(100, 112))], [(11,)]]
+
+
 def test_group_commit_raises_the_batch_error_in_every_caller_and_recovers():
     calls = []
 

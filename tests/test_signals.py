@@ -31,9 +31,23 @@ ENGLISH = "Good morning everyone, I find this article really interesting and ver
     ("www.shop.example plus shop.example/buy-now", 2),
     ("mail me at me@mail.example/x", 0),
     ("https://www.a.example/www.b.example/c", 1),
+    ("WWW.SHOP.EXAMPLE in capitals", 1),
+    ("HTTPS://A.EXAMPLE", 1),
 ])
 def test_links_counts_schemes_www_and_bare_domains_with_a_path(text, count):
     assert spam.links(text) == count
+
+
+def test_the_links_shortcut_counts_what_the_pattern_counts():
+    """A text without "/" or "www." skips the pattern: on texts mixing every piece of a link, same counts."""
+    import random
+
+    pieces = ["word", "file.py", "Example.COM", "/", "www.", "WwW.", "http:", "//", "shop.example", "é", ".", "-",
+              "a/b", "me@x.example", "\n", " ", " ", " "]
+    rng = random.Random(15)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert spam.links(text) == len(spam._LINK.findall(text)), text
 
 
 def test_fingerprint_ignores_case_punctuation_digits_and_spacing_but_not_words():

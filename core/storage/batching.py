@@ -40,10 +40,13 @@ class GroupCommit(Generic[K, R]):
     before it runs, so the items arriving meanwhile join its batch; an idle process still runs at once.
     """
 
-    def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64, linger: float = 0.0) -> None:
-        """Batch *run* over at most *max_size* items; a leader may wait *linger* seconds for company (see below)."""
+    def __init__(self, run: Callable[[Sequence[K]], dict[K, R]], max_size: int = 64, linger: float = 0.0,
+                 weight: Callable[[K], int] | None = None) -> None:
+        """Batch *run* over items weighing at most *max_size* together (each weighs 1 unless *weight* says; one
+        item heavier than that runs alone); a leader may wait *linger* seconds for company (see below)."""
         self._run = run
         self._max_size = max_size
+        self._weight = weight
         self._linger = linger
         self._mutex = threading.Lock()
         self._queue: list[_Slot[K, R]] = []
@@ -75,6 +78,18 @@ class GroupCommit(Generic[K, R]):
             raise slot.error
         return slot.result  # type: ignore[return-value]
 
+    def _batch_size(self) -> int:
+        """Return how many queued items the next batch takes (at least one)."""
+        if self._weight is None:
+            return self._max_size
+        taken = total = 0
+        for slot in self._queue:
+            total += self._weight(slot.item)
+            if taken and total > self._max_size:
+                break
+            taken += 1
+        return taken
+
     def _lead(self) -> None:
         """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
         if self._busy and len(self._queue) == 1:
@@ -82,7 +97,8 @@ class GroupCommit(Generic[K, R]):
             # those items are company enough, and a wait per batch would cap the rate at threads / linger.
             time.sleep(self._linger)
         with self._mutex:
-            batch, self._queue = self._queue[: self._max_size], self._queue[self._max_size :]
+            size = self._batch_size()
+            batch, self._queue = self._queue[:size], self._queue[size:]
         try:
             try:
                 results = self._run([slot.item for slot in batch])
