@@ -38,6 +38,27 @@ def test_the_model_scores_clean_and_offensive_english_on_either_side_of_the_thre
     assert not model.applies("fr") and not model.applies("de")
 
 
+def test_the_fast_path_scores_exactly_as_the_package_and_steps_aside_for_a_model_it_does_not_read(monkeypatch):
+    """Parley scores with the package's fitted numbers in one matrix product (its per-call validation was 80 % of
+    a call); on texts of every shape the scores are the package's, and another model falls back to the package."""
+    import random
+
+    from profanity_check import predict_prob
+    from profanity_check.profanity_check import model as fitted
+    from profanity_check.profanity_check import vectorizer
+
+    fast = model._fast_path(fitted, vectorizer)
+    assert fast is not None
+    words = " ".join(CLEAN + OFFENSIVE + ["Ünïcödé", "😀", "f*ck", "http://x.example/a", "12345"]).split()
+    rng = random.Random(16)
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 60))) for _ in range(500)] + CLEAN + OFFENSIVE
+    assert max(abs(float(a) - float(b)) for a, b in zip(fast(texts), predict_prob(texts), strict=True)) < 1e-12
+    assert model._fast_path(object(), vectorizer) is None  # not a calibrated linear model: the package scores
+    monkeypatch.setattr(model, "_predict", None)
+    monkeypatch.setattr(model, "_fast_path", lambda *_args: lambda texts: [0.5] * len(texts))  # scores wrongly
+    assert model.scores(["go to hell"])[0] > 0.8  # the probes caught it: the package's predict_prob scores
+
+
 def test_the_model_loads_once_when_threads_score_at_the_same_time(monkeypatch, caplog):
     monkeypatch.setattr(model, "_predict", None)
     caplog.set_level("INFO", logger=model.__name__)
