@@ -118,6 +118,11 @@ def test_group_commit_lingers_only_under_steady_traffic_so_one_by_one_arrivals_s
     idle: GroupCommit[int, int] = GroupCommit(lambda items: {i: i for i in items}, linger=30.0)
     started = time.monotonic()
     assert idle.submit(7) == 7 and time.monotonic() - started < 30  # nothing came before it: no wait
+    # A list (a check batch's message for the model) is a batch itself: under steady traffic it does not wait.
+    lists: GroupCommit[tuple[int, ...], int] = GroupCommit(lambda items: {i: len(i) for i in items}, linger=30.0,
+                                                           weight=len)
+    started = time.monotonic()
+    assert lists.submit((1,)) == 1 and lists.submit((2, 3, 4)) == 3 and time.monotonic() - started < 30
 
 @pytest.fixture
 def database(stack, clean_db):  # type: ignore[no-untyped-def]

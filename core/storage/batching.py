@@ -92,9 +92,10 @@ class GroupCommit(Generic[K, R]):
 
     def _lead(self) -> None:
         """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
-        if self._busy and len(self._queue) == 1:
-            # Alone under steady traffic: wait (at most *linger*) for company. Never with a backlog queued:
-            # those items are company enough, and a wait per batch would cap the rate at threads / linger.
+        if self._busy and len(self._queue) == 1 and (self._weight is None or self._weight(self._queue[0].item) == 1):
+            # Alone under steady traffic: wait (at most *linger*) for company. Never with a backlog queued, nor
+            # for an item that is a batch itself (a list): those are company enough, and a wait per batch would
+            # cap the rate at threads / linger.
             time.sleep(self._linger)
         with self._mutex:
             size = self._batch_size()
