@@ -96,8 +96,8 @@ ALLOWED = {
     "moderation": FOUNDATION | {"storage", "ratelimit", "comments", "notifications", "profanity", "signals"},
     "translation": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "signals"},
     "messaging": FOUNDATION | {"storage"},
-    "scheduling": FOUNDATION | {"storage", "comments", "moderation", "notifications", "profanity", "translation",
-                                "signals"},
+    "scheduling": FOUNDATION | {"storage", "ratelimit", "comments", "moderation", "notifications", "profanity",
+                                "translation", "signals"},
 }
 
 
