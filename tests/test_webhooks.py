@@ -14,14 +14,14 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from core.comments import authors
 from core.errors import ValidationError
 from core.moderation import checking, decisions
 from core.notifications import endpoints, events, outbox, urls, webhooks
 from core.storage import db
-from core.storage.models import Status, utcnow
+from core.storage.models import Comment, Status, utcnow
 from core.storage.models_notifications import Outbox, OutboxStatus, WebhookEndpoint
 from tests import seed
 from tests.support import BIN, ROOT
@@ -296,3 +296,31 @@ def test_the_delivery_body_is_the_public_view_the_api_shows(database, policy):
             assert bodies.public_view(connection, comment_id, policy) == expected
     with db.autocommit() as connection:
         assert bodies.public_view(connection, 10**9, "hold") is None
+        # The claim batch reads them all in one statement: the same views, and none for a comment gone.
+        assert bodies.public_views(connection, [shown, flagged, bare, 10**9, shown], policy) == {
+            comment_id: bodies.public_view(connection, comment_id, policy) for comment_id in (shown, flagged, bare)}
+
+
+def test_a_claim_batch_builds_its_first_attempts_bodies_as_a_lone_delivery_would(settings):
+    """delivery's claim batcher builds the bodies of the webhook rows it claimed for their first attempt in one
+    read; a retry keeps the body its first attempt stored."""
+    from core.notifications import bodies, delivery
+
+    add_endpoint(settings, "http://127.0.0.1:9/hook")
+    ids = [record(outbox.PUBLISHED, seed.comment(f"batched {n}", status=Status.PUBLISHED,
+                                                 translations={"fr": f"lot {n}"}))[0] for n in range(3)]
+    with db.session_scope() as session:
+        gone = seed.comment("deleted before its delivery", status=Status.PUBLISHED, session=session)
+        ids += outbox.record_event(session, outbox.PUBLISHED, gone)
+    with db.session_scope() as session:
+        session.execute(delete(Comment).where(Comment.id == gone))
+        kept = {"id": "stored-by-an-earlier-attempt"}
+        session.execute(update(Outbox).where(Outbox.id == ids[0]).values(payload=kept))
+    claimed = delivery._with_bodies(outbox.claim_many(ids), settings.moderation_policy)
+    assert claimed[ids[0]].body is None and claimed[ids[0]].payload == kept  # a retry sends what it stored
+    with db.autocommit() as connection:
+        for outbox_id in ids[1:]:
+            row = claimed[outbox_id]
+            assert row.body == bodies.body(connection, row.message_id, row.event, row.created_at, row.comment_id,
+                                           settings.moderation_policy)
+    assert claimed[ids[-1]].body["comment"] is None

@@ -115,6 +115,8 @@ class Claimed:
     created_at: datetime
     #: A webhook row's endpoint as the claim found it: (url, secret, enabled, consecutive failures), or None.
     endpoint: tuple[str, str, bool, int] | None = None
+    #: A webhook's body built with its first attempt's claim (``delivery``, for a batch in one read), or None.
+    body: dict[str, Any] | None = None
 
 
 def kind_of(outbox_id: int) -> str | None:

@@ -199,7 +199,7 @@ def deliver(outbox_id: int, settings: Settings, now: datetime | None = None,
             return Result("skipped")
     # Built at the first attempt and stored with its outcome, so every later attempt sends the same bytes (a
     # worker killed before the outcome was stored builds it again, with the same delivery id).
-    built = _body(claimed, settings)
+    built = claimed.body if claimed.body is not None else _body(claimed, settings)
     payload = claimed.payload if built is None else built
     target = claimed.endpoint  # read by the claim's statement
     if target is None or not target[2]:
