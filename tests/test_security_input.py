@@ -198,3 +198,41 @@ def test_alternating_hidden_characters_are_one_marker_too():
     html = textview.show_text("x" + "\u202e\u202d" * 2000 + "y")
     assert html.count("invisible-char") == 1 and "⟨U+202E U+202D ×4000⟩" in html and len(html) < 300
     assert "⟨U+202E⟩" in textview.show_text("a\u202eb") and "⟨U+200B ×3⟩" in textview.show_text("a\u200b\u200b\u200bb")
+
+
+def _find_problem_char_by_char(value: str, *, multiline: bool) -> str | None:
+    """The reference: every character looked at in Python (what core.comments.text.find_problem did before)."""
+    import unicodedata
+
+    allowed = frozenset("\n\r\t") if multiline else frozenset()
+    for index, char in enumerate(value):
+        category = unicodedata.category(char)
+        if char == "\x00":
+            return f"contains a NUL character at position {index}"
+        if category == "Cs":
+            return f"contains a lone surrogate at position {index}"
+        if category == "Cc" and char not in allowed:
+            return f"contains control character U+{ord(char):04X} at position {index}"
+        if 0xFDD0 <= ord(char) <= 0xFDEF or (ord(char) & 0xFFFE) == 0xFFFE:
+            return f"contains noncharacter U+{ord(char):04X} at position {index}"
+    return None
+
+
+def test_refused_characters_are_found_by_one_pattern_exactly_as_one_by_one():
+    """find_problem's pattern refuses what the character-by-character rules refuse, and says the same of it: every
+    code point alone, and random texts mixing allowed and refused ones."""
+    import random
+    import sys
+
+    from core.comments.text import find_problem
+
+    for multiline in (False, True):
+        for point in range(sys.maxunicode + 1):
+            char = chr(point)
+            assert find_problem(char, multiline=multiline) == _find_problem_char_by_char(char, multiline=multiline)
+        rng = random.Random(13)
+        pieces = ["a", "é", "\n", "\t", "\r", "\x00", "\x07", "\x85", "\ud800", "\ufdd0", "\ufffe", "\U0010ffff",
+                  "😀", "\u202e", " "]
+        for _ in range(2000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+            assert find_problem(text, multiline=multiline) == _find_problem_char_by_char(text, multiline=multiline)

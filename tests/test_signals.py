@@ -38,6 +38,29 @@ def test_links_counts_schemes_www_and_bare_domains_with_a_path(text, count):
     assert spam.links(text) == count
 
 
+def test_fingerprints_keep_exactly_the_letters_str_isalpha_keeps():
+    """The fingerprint's letter runs are found by a pattern; its words are still str.isalpha()'s, numerals such as
+    "½" or "Ⅷ" (word characters to the pattern) included: stored fingerprints stay comparable."""
+    import hashlib
+    import random
+    import unicodedata
+
+    def reference(body: str) -> str | None:
+        text = unicodedata.normalize("NFKC", body).casefold()
+        normal = " ".join("".join(ch if ch.isalpha() else " " for ch in text).split())
+        if len(normal.replace(" ", "")) < spam.MIN_FINGERPRINT_CHARS:
+            return None
+        return hashlib.sha256(normal.encode()).hexdigest()
+
+    pieces = ["Buy", "now", "ÉTÉ", "straße", "1", "½", "Ⅷ", "৴", "_", "-", " ", "\n", "😀", "İ", "ǅ", "\u0301", "x²"]
+    rng = random.Random(16)
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 20)))
+        assert spam.fingerprint(body) == reference(body), body
+    same = spam.fingerprint("Buy now, cheap watches here 1!!")
+    assert same is not None and same == spam.fingerprint("buy now cheap watches  here 2")
+
+
 def test_the_links_shortcut_counts_what_the_pattern_counts():
     """A text without "/" or "www." skips the pattern: on texts mixing every piece of a link, same counts."""
     import random

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: Control characters allowed in a comment body; everything else in Cc is rejected.
@@ -10,10 +11,19 @@ BODY_CONTROLS = frozenset("\n\r\t")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 
+#: Every character :func:`find_problem` may refuse: C0 and C1 controls (category Cc), surrogates (Cs) and the
+#: 66 noncharacters. One pattern finds the first of them in C; looking at each character in Python was 5 % of a
+#: POST's CPU.
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+                      + "".join(f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+                      + "]")
+
+
 def find_problem(value: str, *, multiline: bool) -> str | None:
     """Return why *value* cannot be stored (NUL, lone surrogate, control or noncharacter), or None."""
     allowed = BODY_CONTROLS if multiline else frozenset()
-    for index, char in enumerate(value):
+    for match in _SUSPECT.finditer(value):
+        index, char = match.start(), match.group()
         category = unicodedata.category(char)
         if char == "\x00":
             return f"contains a NUL character at position {index}"
