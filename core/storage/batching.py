@@ -26,6 +26,11 @@ class _Slot(Generic[K, R]):
         self.error: BaseException | None = None
 
 
+def _one(_item: object) -> int:
+    """Weigh any item 1: the default, a batch counts its items."""
+    return 1
+
+
 class GroupCommit(Generic[K, R]):
     """Runs ``run(items) -> {item: result}`` for items submitted from many threads, in batches.
 
@@ -46,7 +51,7 @@ class GroupCommit(Generic[K, R]):
         item heavier than that runs alone); a leader may wait *linger* seconds for company (see below)."""
         self._run = run
         self._max_size = max_size
-        self._weight = weight
+        self._weight: Callable[[K], int] = weight or _one
         self._linger = linger
         self._mutex = threading.Lock()
         self._queue: list[_Slot[K, R]] = []
@@ -80,8 +85,6 @@ class GroupCommit(Generic[K, R]):
 
     def _batch_size(self) -> int:
         """Return how many queued items the next batch takes (at least one)."""
-        if self._weight is None:
-            return self._max_size
         taken = total = 0
         for slot in self._queue:
             total += self._weight(slot.item)
@@ -92,7 +95,7 @@ class GroupCommit(Generic[K, R]):
 
     def _lead(self) -> None:
         """Run the queued items as one batch, then hand the lead to the first caller still waiting."""
-        if self._busy and len(self._queue) == 1 and (self._weight is None or self._weight(self._queue[0].item) == 1):
+        if self._busy and len(self._queue) == 1 and self._weight(self._queue[0].item) == 1:
             # Alone under steady traffic: wait (at most *linger*) for company. Never with a backlog queued, nor
             # for an item that is a batch itself (a list): those are company enough, and a wait per batch would
             # cap the rate at threads / linger.
