@@ -88,13 +88,12 @@ def _ping_after_idle(engine: Engine) -> None:
     second a connection was last used surfaces as that request's error, like a restart during the request.
     """
 
-    @event.listens_for(engine, "connect")
-    def _connected(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
+    def _idle_from_now(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
         record.info["parley_idle_since"] = time.monotonic()
 
-    @event.listens_for(engine, "checkin")
-    def _checked_in(_dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
-        record.info["parley_idle_since"] = time.monotonic()
+    # A new connection and one given back to the pool are both idle from now on.
+    event.listen(engine, "connect", _idle_from_now)
+    event.listen(engine, "checkin", _idle_from_now)
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
