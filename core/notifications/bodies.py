@@ -24,10 +24,9 @@ _comments, _translations = Comment.__table__, Translation.__table__
 
 
 @functools.cache
-def _statement(policy: str, many: bool = False) -> Select[Any]:
-    """Return the statement (built once per policy): the comment's columns and visible direct replies' count,
-    once per translation (lang, status, text), or once with nulls when it has none; *many*: of the comments
-    ``cids`` names."""
+def _statement(policy: str) -> Select[Any]:
+    """Return the statement (built once per policy): the columns and visible direct replies' count of the comments
+    ``cids`` names, once per translation (lang, status, text), or once with nulls for a comment with none."""
     reply = aliased(Comment)
     replies = (select(func.count()).where(reply.parent_id == _comments.c.id, reading.visible(policy, reply))
                .correlate(_comments).scalar_subquery())
@@ -35,20 +34,18 @@ def _statement(policy: str, many: bool = False) -> Select[Any]:
                    _translations.c.lang.label("t_lang"), _translations.c.status.label("t_status"),
                    _translations.c.text.label("t_text"))
             .select_from(_comments.outerjoin(_translations, _translations.c.comment_id == _comments.c.id))
-            .where(_comments.c.id.in_(bindparam("cids", expanding=True)) if many
-                   else _comments.c.id == bindparam("cid")))
+            .where(_comments.c.id.in_(bindparam("cids", expanding=True))))
 
 
 def public_view(connection: Connection, comment_id: int, policy: str) -> dict[str, Any] | None:
     """Return the public view of comment *comment_id* with its reply count, or None if there is no such comment."""
-    rows = connection.execute(_statement(policy), {"cid": comment_id}).all()
-    return _view(rows, policy) if rows else None
+    return public_views(connection, [comment_id], policy).get(comment_id)
 
 
 def public_views(connection: Connection, comment_ids: Iterable[int], policy: str) -> dict[int, dict[str, Any]]:
     """Return the public views of the comments *comment_ids* that exist, by id, in one statement."""
     by_comment: dict[int, list[Row[Any]]] = {}
-    for row in connection.execute(_statement(policy, many=True), {"cids": sorted(set(comment_ids))}):
+    for row in connection.execute(_statement(policy), {"cids": sorted(set(comment_ids))}):
         by_comment.setdefault(row.id, []).append(row)
     return {comment_id: _view(rows, policy) for comment_id, rows in by_comment.items()}
 
